@@ -1,0 +1,45 @@
+import ChatAPI
+import GRPCCore
+
+/// Authenticates every call but Connect: the `authorization` metadata
+/// (`<username>` or `Bearer <username>`) must name a connected user, who is
+/// then the caller the handler acts for.
+public struct AuthInterceptor: ServerInterceptor {
+  /// The caller of the RPC being handled, as registered.
+  @TaskLocal static var caller: String?
+
+  let registry: ChatRegistry
+
+  public init(registry: ChatRegistry) {
+    self.registry = registry
+  }
+
+  public func intercept<Input: Sendable, Output: Sendable>(
+    request: StreamingServerRequest<Input>,
+    context: ServerContext,
+    next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+  ) async throws -> StreamingServerResponse<Output> {
+    if context.descriptor == Chat_V1_ChatService.Method.Connect.descriptor {
+      return try await next(request, context)
+    }
+    guard let claimed = Self.credential(in: request.metadata) else { throw ChatError.missingAuthorization }
+    guard let caller = registry.connectedUser(named: claimed) else { throw ChatError.unknownCaller(claimed) }
+    return try await Self.$caller.withValue(caller) { try await next(request, context) }
+  }
+
+  /// The value of `authorization`, without a `Bearer ` prefix; nil if missing or blank.
+  static func credential(in metadata: Metadata) -> String? {
+    guard var value = metadata[stringValues: "authorization"].first(where: { _ in true }) else { return nil }
+    value = value.trimmingWhitespace()
+    if value.lowercased().hasPrefix("bearer ") {
+      value = String(value.dropFirst("bearer ".count)).trimmingWhitespace()
+    }
+    return value.isEmpty ? nil : value
+  }
+}
+
+extension String {
+  func trimmingWhitespace() -> String {
+    String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+  }
+}

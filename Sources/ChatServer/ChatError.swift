@@ -1,0 +1,79 @@
+import GRPCCore
+
+/// Every failure a user can cause, mapped to its gRPC status in one place.
+public enum ChatError: Error, Equatable, Sendable, RPCErrorConvertible {
+  case invalidName(ChatName.Kind, String)
+  case invalidText(String)
+  case invalidChannelType(String)
+  case emptyChannelName
+  case missingAuthorization
+  case unknownCaller(String)
+  case userAlreadyConnected(String)
+  case noSuchUser(String)
+  case groupAlreadyExists(String)
+  case noSuchGroup(String)
+  case alreadyMember(group: String, user: String)
+  case notMemberCannotLeave(group: String, user: String)
+  case notMemberCannotSend(group: String, user: String)
+  case shuttingDown
+
+  public var rpcErrorCode: RPCError.Code {
+    switch self {
+    case .invalidName, .invalidText, .invalidChannelType, .emptyChannelName: .invalidArgument
+    case .missingAuthorization, .unknownCaller: .unauthenticated
+    case .userAlreadyConnected, .groupAlreadyExists, .alreadyMember: .alreadyExists
+    case .noSuchUser, .noSuchGroup: .notFound
+    case .notMemberCannotLeave: .failedPrecondition
+    case .notMemberCannotSend: .permissionDenied
+    case .shuttingDown: .unavailable
+    }
+  }
+
+  public var rpcErrorMessage: String {
+    switch self {
+    case .invalidName(let kind, let raw):
+      "invalid \(kind.rawValue) \(quoted(raw)): use 1 to 32 characters from A-Z a-z 0-9 _ - ."
+    case .invalidText(let what):
+      "invalid message: \(what)."
+    case .invalidChannelType(let type):
+      "invalid channel type \(type): set to.type to CHANNEL_TYPE_USER or CHANNEL_TYPE_GROUP."
+    case .emptyChannelName:
+      "invalid channel name '': set to.name to a username or a group name."
+    case .missingAuthorization:
+      "missing authorization: send the metadata 'authorization: <username>' of a connected user."
+    case .unknownCaller(let name):
+      "authorization names \(quoted(name)), which is not a connected user."
+    case .userAlreadyConnected(let name):
+      "user \(quoted(name)) is already connected."
+    case .noSuchUser(let name):
+      "no connected user \(quoted(name))."
+    case .groupAlreadyExists(let name):
+      "group \(quoted(name)) already exists."
+    case .noSuchGroup(let name):
+      "no group \(quoted(name))."
+    case .alreadyMember(let group, let user):
+      "user \(quoted(user)) is already a member of group \(quoted(group))."
+    case .notMemberCannotLeave(let group, let user):
+      "user \(quoted(user)) is not a member of group \(quoted(group)), so cannot leave it."
+    case .notMemberCannotSend(let group, let user):
+      "user \(quoted(user)) is not a member of group \(quoted(group)), so cannot send to it."
+    case .shuttingDown:
+      "the server is shutting down."
+    }
+  }
+}
+
+/// Quotes a user-supplied value for an error message or log line: control
+/// characters escaped, anything past 48 characters elided.
+func quoted(_ value: String) -> String {
+  var out = "'"
+  for (index, scalar) in value.unicodeScalars.enumerated() {
+    if index == 48 {
+      out += "…"
+      break
+    }
+    out += scalar.properties.generalCategory == .control || scalar == "'" || scalar == "\\"
+      ? scalar.escaped(asASCII: false) : String(scalar)
+  }
+  return out + "'"
+}

@@ -1,0 +1,106 @@
+import ChatAPI
+import GRPCCore
+import GRPCProtobuf
+import Logging
+import SwiftProtobuf
+
+/// The chat.v1.ChatService handlers: each translates a call into one registry
+/// call. Methods are registered by hand (with the generated descriptors) so
+/// that Connect can stream `EncodedEvent`s, serialized once per event rather
+/// than once per recipient.
+public struct ChatService: RegistrableRPCService {
+  let registry: ChatRegistry
+  let logger: Logger
+
+  public init(registry: ChatRegistry, logger: Logger) {
+    self.registry = registry
+    self.logger = logger
+  }
+
+  public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+    typealias Method = Chat_V1_ChatService.Method
+    router.registerHandler(
+      forMethod: Method.Connect.descriptor,
+      deserializer: ProtobufDeserializer<Chat_V1_ConnectRequest>(),
+      serializer: EncodedEventSerializer(),
+      handler: { request, _ in try await connect(ServerRequest(stream: request).message) }
+    )
+    router.registerUnary(Method.CreateGroupChat.descriptor) { (request: Chat_V1_GroupRequest, caller) in
+      try registry.createGroup(request.group, by: caller)
+      return Google_Protobuf_Empty()
+    }
+    router.registerUnary(Method.JoinGroupChat.descriptor) { (request: Chat_V1_GroupRequest, caller) in
+      try registry.joinGroup(request.group, by: caller)
+      return Google_Protobuf_Empty()
+    }
+    router.registerUnary(Method.LeaveGroupChat.descriptor) { (request: Chat_V1_GroupRequest, caller) in
+      try registry.leaveGroup(request.group, by: caller)
+      return Google_Protobuf_Empty()
+    }
+    router.registerUnary(Method.SendMessage.descriptor) { (request: Chat_V1_SendMessageRequest, caller) in
+      try registry.send(request.text, to: request.to, from: caller)
+      return Google_Protobuf_Empty()
+    }
+    router.registerUnary(Method.ListChannels.descriptor) { (_: Google_Protobuf_Empty, caller) in
+      var response = Chat_V1_ListChannelsResponse()
+      response.channels = try registry.listChannels(for: caller)
+      return response
+    }
+  }
+
+  /// Registers the user, then streams its session's events until the session
+  /// ends. Registration happens inside the producer, which always runs to its
+  /// end, so every session that is registered is also ended.
+  func connect(_ request: Chat_V1_ConnectRequest) throws -> StreamingServerResponse<EncodedEvent> {
+    let name = try ChatName.validate(request.username, as: .user)
+    return StreamingServerResponse { writer in
+      let session = try registry.connect(name)
+      // gRPC reports a client that cancels or vanishes through this handler,
+      // not by cancelling the task; closing the queue wakes the loop below.
+      return try await withRPCCancellationHandler {
+        try await pump(session, to: writer)
+      } onCancelRPC: {
+        session.queue.close(.disconnected)
+      }
+    }
+  }
+
+  /// Writes the session's events in batches until the session ends.
+  private func pump(_ session: Session, to writer: RPCWriter<EncodedEvent>) async throws -> Metadata {
+    while true {
+      switch await session.queue.next() {
+      case .events(let batch):
+        do {
+          try await writer.write(contentsOf: batch)
+        } catch {
+          registry.disconnect(session)
+          throw error
+        }
+      case .ended(let end):
+        registry.disconnect(session)
+        if let error = end.rpcError { throw error }
+        return [:]
+      }
+    }
+  }
+}
+
+extension RPCRouter {
+  /// Registers a unary method whose handler gets the request message and the
+  /// authenticated caller (see `AuthInterceptor`).
+  fileprivate mutating func registerUnary<Input: SwiftProtobuf.Message, Output: SwiftProtobuf.Message>(
+    _ descriptor: MethodDescriptor,
+    _ body: @escaping @Sendable (Input, String) throws -> Output
+  ) {
+    registerHandler(
+      forMethod: descriptor,
+      deserializer: ProtobufDeserializer<Input>(),
+      serializer: ProtobufSerializer<Output>(),
+      handler: { request, _ in
+        let input = try await ServerRequest(stream: request).message
+        guard let caller = AuthInterceptor.caller else { throw ChatError.missingAuthorization }
+        return StreamingServerResponse(single: ServerResponse(message: try body(input, caller)))
+      }
+    )
+  }
+}

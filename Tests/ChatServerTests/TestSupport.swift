@@ -1,0 +1,242 @@
+import ChatAPI
+import ChatServer
+import GRPCCore
+import GRPCNIOTransportHTTP2
+import InMemoryLogging
+import Logging
+import Synchronization
+import Testing
+
+struct TimedOut: Error, CustomStringConvertible {
+  let what: String
+  var description: String { "timed out waiting for \(what)" }
+}
+
+/// Runs `body`, failing with `TimedOut` if it takes longer than `seconds`.
+func withTimeout<T: Sendable>(
+  _ seconds: Double = 5, _ what: String = "an event", _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+  try await withThrowingTaskGroup(of: T.self) { group in
+    group.addTask { try await body() }
+    group.addTask {
+      try await Task.sleep(for: .seconds(seconds))
+      throw TimedOut(what: what)
+    }
+    defer { group.cancelAll() }
+    return try await group.next()!
+  }
+}
+
+/// A real server on 127.0.0.1 and a free port, with an in-memory log.
+final class TestServer: Sendable {
+  let app: ChatApplication
+  let logs = InMemoryLogHandler()
+  let port: Int
+  private let runTask: Task<Void, any Error>
+
+  init(maxQueueBytes: Int = ChatRegistry.defaultMaxQueueBytes) async throws {
+    var handler = logs
+    handler.logLevel = .debug
+    let logger = Logger(label: "test-server") { _ in handler }
+    var configuration = ChatServerConfiguration()
+    configuration.port = 0
+    configuration.handleSignals = false
+    configuration.maxQueueBytes = maxQueueBytes
+    let app = ChatApplication(configuration: configuration, logger: logger)
+    self.app = app
+    runTask = Task { try await app.run() }
+    port = try await withTimeout(10, "the server to listen") { try await app.listeningAddress().port }
+  }
+
+  var registry: ChatRegistry { app.registry }
+
+  /// Graceful shutdown, then waits for `run()` to return.
+  func stop() async throws {
+    await app.shutdown()
+    try await withTimeout(10, "the server to stop") { [runTask] in try await runTask.value }
+  }
+
+  func user(_ name: String) async throws -> TestUser {
+    try await TestUser.connect(name, port: port)
+  }
+}
+
+/// One user on its own HTTP/2 connection: a Connect stream whose events are
+/// buffered for the test, and the unary calls with `authorization` set.
+final class TestUser: Sendable {
+  let name: String
+  let client: GRPCClient<HTTP2ClientTransport.Posix>
+  let chat: Chat_V1_ChatService.Client<HTTP2ClientTransport.Posix>
+  private let inbox: Inbox
+  private let clientTask: Task<Void, any Error>
+  private let streamTask: Task<RPCError?, Never>
+
+  private init(name: String, port: Int) throws {
+    self.name = name
+    client = GRPCClient(
+      transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext))
+    chat = Chat_V1_ChatService.Client(wrapping: client)
+    clientTask = Task { [client] in try await client.runConnections() }
+    let inbox = Inbox()
+    self.inbox = inbox
+    streamTask = Task { [chat] in
+      defer { inbox.finish() }
+      do {
+        try await chat.connect(.with { $0.username = name }) { response in
+          for try await event in response.messages { inbox.append(event) }
+        }
+        return nil
+      } catch let error as RPCError {
+        return error
+      } catch {
+        return RPCError(code: .unknown, message: "\(error)")
+      }
+    }
+  }
+
+  /// Connects and waits for Welcome.
+  static func connect(_ name: String, port: Int) async throws -> TestUser {
+    let user = try TestUser(name: name, port: port)
+    let welcome = try await user.next()
+    guard welcome.hasWelcome else {
+      throw RPCError(code: .internalError, message: "first event is not Welcome: \(welcome)")
+    }
+    return user
+  }
+
+  /// Starts a Connect that must fail; returns its error.
+  static func failingConnect(_ name: String, port: Int) async throws -> RPCError? {
+    let user = try TestUser(name: name, port: port)
+    defer { user.close() }
+    return await user.streamEnd()
+  }
+
+  /// The next event, within `seconds`.
+  func next(_ seconds: Double = 5) async throws -> Chat_V1_Event {
+    let event = try await withTimeout(seconds, "an event for \(name)") { [inbox] in await inbox.next() }
+    guard let event else { throw RPCError(code: .aborted, message: "\(name)'s stream ended") }
+    return event
+  }
+
+  /// Events until (and including) the first that matches.
+  func next(until match: @Sendable (Chat_V1_Event) -> Bool) async throws -> [Chat_V1_Event] {
+    var seen: [Chat_V1_Event] = []
+    while true {
+      let event = try await next()
+      seen.append(event)
+      if match(event) { return seen }
+    }
+  }
+
+  /// How the Connect stream ended (nil: status OK), within `seconds`.
+  func streamEnd(_ seconds: Double = 5) async -> RPCError? {
+    do {
+      return try await withTimeout(seconds, "\(name)'s stream to end") { [streamTask] in await streamTask.value }
+    } catch {
+      return RPCError(code: .deadlineExceeded, message: "\(error)")
+    }
+  }
+
+  var auth: Metadata { ["authorization": .string(name)] }
+
+  func create(_ group: String) async throws {
+    _ = try await chat.createGroupChat(.with { $0.group = group }, metadata: auth)
+  }
+
+  func join(_ group: String) async throws {
+    _ = try await chat.joinGroupChat(.with { $0.group = group }, metadata: auth)
+  }
+
+  func leave(_ group: String) async throws {
+    _ = try await chat.leaveGroupChat(.with { $0.group = group }, metadata: auth)
+  }
+
+  func send(_ text: String, to name: String, _ type: Chat_V1_ChannelType) async throws {
+    _ = try await chat.sendMessage(
+      .with {
+        $0.to.name = name
+        $0.to.type = type
+        $0.text = text
+      }, metadata: auth)
+  }
+
+  func list() async throws -> [Chat_V1_Channel] {
+    try await chat.listChannels(.init(), metadata: auth).channels
+  }
+
+  /// Cancels the stream and closes the connection, as a client that quits.
+  func close() {
+    streamTask.cancel()
+    client.beginGracefulShutdown()
+    clientTask.cancel()
+  }
+}
+
+/// The RPCError `body` throws, if any.
+func rpcError(_ body: () async throws -> Void) async -> RPCError? {
+  do {
+    try await body()
+    return nil
+  } catch let error as RPCError {
+    return error
+  } catch {
+    return RPCError(code: .unknown, message: "\(error)")
+  }
+}
+
+extension Chat_V1_Event {
+  var hasWelcome: Bool {
+    if case .welcome? = kind { return true }
+    return false
+  }
+
+  var hasMessage: Bool {
+    if case .message? = kind { return true }
+    return false
+  }
+}
+
+/// Events received and not yet read by the test; `next()` waits for one.
+final class Inbox: Sendable {
+  private struct State {
+    var events: [Chat_V1_Event] = []
+    var finished = false
+    var waiter: CheckedContinuation<Chat_V1_Event?, Never>?
+  }
+  private let state = Mutex(State())
+
+  func append(_ event: Chat_V1_Event) {
+    let waiter = state.withLock { state -> CheckedContinuation<Chat_V1_Event?, Never>? in
+      if let waiter = state.waiter.take() { return waiter }
+      state.events.append(event)
+      return nil
+    }
+    waiter?.resume(returning: event)
+  }
+
+  func finish() {
+    let waiter = state.withLock { state in
+      state.finished = true
+      return state.waiter.take()
+    }
+    waiter?.resume(returning: nil)
+  }
+
+  /// The next event; nil once the stream ended or the waiting task is cancelled.
+  func next() async -> Chat_V1_Event? {
+    await withTaskCancellationHandler {
+      await withCheckedContinuation { continuation in
+        let ready: Chat_V1_Event?? = state.withLock { state in
+          if !state.events.isEmpty { return .some(state.events.removeFirst()) }
+          if state.finished || Task.isCancelled { return .some(nil) }
+          state.waiter = continuation
+          return .none
+        }
+        if case .some(let event) = ready { continuation.resume(returning: event) }
+      }
+    } onCancel: {
+      let waiter = state.withLock { $0.waiter.take() }
+      waiter?.resume(returning: nil)
+    }
+  }
+}
