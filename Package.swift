@@ -22,6 +22,12 @@ let package = Package(
     .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
   ],
   targets: [
+    // GNU readline, for terminal line editing (Debian: libreadline-dev).
+    .systemLibrary(
+      name: "CReadline",
+      path: "Sources/CReadline",
+      providers: [.apt(["libreadline-dev"])]
+    ),
     // Generated from chat.proto by scripts/generate.sh; committed.
     .target(
       name: "ChatAPI",
