@@ -206,14 +206,22 @@ struct EndToEndTests {
   }
 }
 
-/// A Connect stream that reads Welcome and then nothing more.
+/// A Connect stream that reads Welcome and then nothing more, until told to
+/// read to the end.
 final class SilentUser: Sendable {
   private let client: GRPCClient<HTTP2ClientTransport.Posix>
   private let tasks: [Task<Void, any Error>]
+  private let stream: Task<RPCError?, Never>
+  private let resume: AsyncStream<Void>.Continuation
 
-  private init(client: GRPCClient<HTTP2ClientTransport.Posix>, tasks: [Task<Void, any Error>]) {
+  private init(
+    client: GRPCClient<HTTP2ClientTransport.Posix>, tasks: [Task<Void, any Error>],
+    stream: Task<RPCError?, Never>, resume: AsyncStream<Void>.Continuation
+  ) {
     self.client = client
     self.tasks = tasks
+    self.stream = stream
+    self.resume = resume
   }
 
   static func connect(_ name: String, port: Int) async throws -> SilentUser {
@@ -226,20 +234,41 @@ final class SilentUser: Sendable {
         target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext, config: config))
     let chat = Chat_V1_ChatService.Client(wrapping: client)
     let (welcomed, signal) = AsyncStream.makeStream(of: Void.self)
+    let (readSignal, resume) = AsyncStream.makeStream(of: Void.self)
     let run = Task { try await client.runConnections() }
-    let stream = Task {
-      try await chat.connect(.with { $0.username = name }) { response in
-        var events = response.messages.makeAsyncIterator()
-        _ = try await events.next()
-        signal.yield()
-        try await Task.sleep(for: .seconds(3600))  // holds the stream open, unread, until cancelled
+    let stream = Task { () -> RPCError? in
+      do {
+        try await chat.connect(.with { $0.username = name }) { response in
+          var events = response.messages.makeAsyncIterator()
+          _ = try await events.next()
+          signal.yield()
+          for await _ in readSignal { break }  // stalls here, unread, until readToEnd()
+          while try await events.next() != nil {}
+        }
+        return nil
+      } catch let error as RPCError {
+        return error
+      } catch {
+        return RPCError(code: .unknown, message: "\(error)")
       }
     }
     _ = try await withTimeout(5, "Welcome") { await welcomed.first { _ in true } }
-    return SilentUser(client: client, tasks: [run, stream])
+    return SilentUser(client: client, tasks: [run], stream: stream, resume: resume)
+  }
+
+  /// Starts reading; returns how the stream ended.
+  func readToEnd(_ seconds: Double = 10) async -> RPCError? {
+    resume.yield()
+    do {
+      return try await withTimeout(seconds, "a silent stream to end") { [stream] in await stream.value }
+    } catch {
+      return RPCError(code: .deadlineExceeded, message: "\(error)")
+    }
   }
 
   func close() {
+    resume.finish()
+    stream.cancel()
     for task in tasks { task.cancel() }
     client.beginGracefulShutdown()
   }

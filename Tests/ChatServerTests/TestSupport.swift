@@ -35,9 +35,9 @@ final class TestServer: Sendable {
   private let runTask: Task<Void, any Error>
 
   /// Rate limiting is off unless `configure` turns it on.
-  init(_ configure: (inout ChatServerConfiguration) -> Void = { _ in }) async throws {
+  init(logLevel: Logger.Level = .debug, _ configure: (inout ChatServerConfiguration) -> Void = { _ in }) async throws {
     var handler = logs
-    handler.logLevel = .debug
+    handler.logLevel = logLevel
     let logger = Logger(label: "test-server") { _ in handler }
     var configuration = ChatServerConfiguration()
     configuration.port = 0
@@ -202,6 +202,8 @@ extension Chat_V1_Event {
 final class Inbox: Sendable {
   private struct State {
     var events: [Chat_V1_Event] = []
+    /// Index of the next unread event (the array is compacted when drained).
+    var head = 0
     var finished = false
     var waiter: CheckedContinuation<Chat_V1_Event?, Never>?
   }
@@ -229,7 +231,15 @@ final class Inbox: Sendable {
     await withTaskCancellationHandler {
       await withCheckedContinuation { continuation in
         let ready: Chat_V1_Event?? = state.withLock { state in
-          if !state.events.isEmpty { return .some(state.events.removeFirst()) }
+          if state.head < state.events.count {
+            let event = state.events[state.head]
+            state.head += 1
+            if state.head == state.events.count {
+              state.events.removeAll(keepingCapacity: true)
+              state.head = 0
+            }
+            return .some(event)
+          }
           if state.finished || Task.isCancelled { return .some(nil) }
           state.waiter = continuation
           return .none
