@@ -189,6 +189,28 @@ struct EndToEndTests {
     try await server.stop()
   }
 
+  @Test("shutdown completes in time even while a stalled client blocks its stream")
+  func shutdownWithStalledClient() async throws {
+    let server = try await TestServer { $0.shutdownTimeout = .seconds(1) }
+    let alice = try await server.user("alice")
+    try await alice.create("g")
+    let stalled = try await SilentUser.connect("stalled", port: server.port)
+    _ = try await alice.chat.joinGroupChat(.with { $0.group = "g" }, metadata: ["authorization": "stalled"])
+    // 300 KB: more than the stalled stream's window and buffers, less than its queue.
+    let text = String(repeating: "s", count: 3_000)
+    for i in 0..<100 { try await alice.send("\(i) \(text)", to: "g", .group) }
+    _ = try await alice.next(until: { $0.message.text.hasPrefix("99 ") })
+    #expect(server.registry.snapshot().users.count == 2)
+    let clock = ContinuousClock()
+    let start = clock.now
+    try await server.stop()
+    #expect(clock.now - start < .seconds(5))
+    let end = await alice.streamEnd()
+    #expect(end?.code == .unavailable, "\(String(describing: end))")
+    stalled.close()
+    alice.close()
+  }
+
   @Test("shutdown ends open streams UNAVAILABLE and run() returns")
   func shutdown() async throws {
     let server = try await TestServer()
