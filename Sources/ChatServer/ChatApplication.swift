@@ -143,8 +143,10 @@ struct GRPCServerService: Service {
       }
     } onGracefulShutdown: {
       logger.notice("shutting down")
-      server.beginGracefulShutdown()
+      // Sessions first: quiescing the transport cancels every open call,
+      // which would end Connect streams as plain disconnects.
       registry.shutdown()
+      server.beginGracefulShutdown()
     }
   }
 }
