@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// What the server is started with, already validated (by `chat-server`'s
@@ -20,7 +21,7 @@ public struct ChatServerConfiguration: Sendable {
   public var maxStreamsPerConnection = 1_000
   /// The server pings a connection this long after it last read from it...
   public var keepaliveInterval: Duration = .seconds(30)
-  /// ...and closes it if the ping is not answered within this.
+  /// ...and closes it if the ping is not answered within this (see `SilentConnectionCloser`).
   public var keepaliveTimeout: Duration = .seconds(10)
   /// Stop on SIGINT and SIGTERM (tests leave them alone).
   public var handleSignals = true
@@ -76,12 +77,17 @@ public final class ChatApplication: Sendable {
     self.configuration = configuration
     let registry = ChatRegistry(logger: logger, limits: configuration.limits)
     self.registry = registry
+    var transportConfig = configuration.transportConfig
+    let silence = TimeAmount(configuration.keepaliveInterval + configuration.keepaliveTimeout)
+    transportConfig.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+      SilentConnectionCloser.install(on: channel, silence: silence, logger: logger)
+    }
     let transport = HTTP2ServerTransport.Posix(
       address: configuration.host.contains(":")
         ? .ipv6(host: configuration.host, port: configuration.port)
         : .ipv4(host: configuration.host, port: configuration.port),
       transportSecurity: configuration.transportSecurity,
-      config: configuration.transportConfig
+      config: transportConfig
     )
     self.transport = transport
     let server = GRPCServer(

@@ -73,10 +73,14 @@ final class TestUser: Sendable {
   private let clientTask: Task<Void, any Error>
   private let streamTask: Task<RPCError?, Never>
 
-  private init(name: String, port: Int) throws {
+  private init(
+    name: String, port: Int, security: HTTP2ClientTransport.Posix.TransportSecurity,
+    config: HTTP2ClientTransport.Posix.Config
+  ) throws {
     self.name = name
     client = GRPCClient(
-      transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext))
+      transport: try .http2NIOPosix(
+        target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: security, config: config))
     chat = Chat_V1_ChatService.Client(wrapping: client)
     clientTask = Task { [client] in try await client.runConnections() }
     let inbox = Inbox()
@@ -97,18 +101,31 @@ final class TestUser: Sendable {
   }
 
   /// Connects and waits for Welcome.
-  static func connect(_ name: String, port: Int) async throws -> TestUser {
-    let user = try TestUser(name: name, port: port)
-    let welcome = try await user.next()
-    guard welcome.hasWelcome else {
-      throw RPCError(code: .internalError, message: "first event is not Welcome: \(welcome)")
+  static func connect(
+    _ name: String, port: Int, security: HTTP2ClientTransport.Posix.TransportSecurity = .plaintext,
+    config: HTTP2ClientTransport.Posix.Config = .defaults
+  ) async throws -> TestUser {
+    try await connectWelcomed(name, port: port, security: security, config: config).user
+  }
+
+  /// Connects and returns the user with its Welcome (whose session id `--auth session` needs).
+  static func connectWelcomed(
+    _ name: String, port: Int, security: HTTP2ClientTransport.Posix.TransportSecurity = .plaintext,
+    config: HTTP2ClientTransport.Posix.Config = .defaults
+  ) async throws -> (user: TestUser, welcome: Chat_V1_Welcome) {
+    let user = try TestUser(name: name, port: port, security: security, config: config)
+    let event = try await user.next()
+    guard case .welcome(let welcome)? = event.kind else {
+      throw RPCError(code: .internalError, message: "first event is not Welcome: \(event)")
     }
-    return user
+    return (user, welcome)
   }
 
   /// Starts a Connect that must fail; returns its error.
-  static func failingConnect(_ name: String, port: Int) async throws -> RPCError? {
-    let user = try TestUser(name: name, port: port)
+  static func failingConnect(
+    _ name: String, port: Int, security: HTTP2ClientTransport.Posix.TransportSecurity = .plaintext
+  ) async throws -> RPCError? {
+    let user = try TestUser(name: name, port: port, security: security, config: .defaults)
     defer { user.close() }
     return await user.streamEnd()
   }
