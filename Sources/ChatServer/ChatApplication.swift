@@ -14,8 +14,9 @@ public struct ChatServerConfiguration: Sendable {
   public var auth = AuthMode.username
   /// Serve over TLS with these PEM files; nil serves plaintext.
   public var tls: TLSFiles?
-  /// Requests larger than this are refused by the transport before decoding:
-  /// a few KiB above the largest valid one (a 4096-byte message).
+  /// Request messages larger than this are RESOURCE_EXHAUSTED, before
+  /// decoding: a few KiB above the largest valid one (a 4096-byte message).
+  /// The transport resets streams announcing more than four times this.
   public var maxRequestBytes = 8 * 1024
   /// The HTTP/2 concurrent-stream cap per connection.
   public var maxStreamsPerConnection = 1_000
@@ -33,7 +34,7 @@ public struct ChatServerConfiguration: Sendable {
   /// The HTTP/2 transport settings these options make.
   var transportConfig: HTTP2ServerTransport.Posix.Config {
     var config = HTTP2ServerTransport.Posix.Config.defaults
-    config.rpc.maxRequestPayloadSize = maxRequestBytes
+    config.rpc.maxRequestPayloadSize = 4 * maxRequestBytes
     config.http2.maxConcurrentStreams = maxStreamsPerConnection
     config.connection.keepalive.time = keepaliveInterval
     config.connection.keepalive.timeout = keepaliveTimeout
@@ -92,7 +93,7 @@ public final class ChatApplication: Sendable {
     self.transport = transport
     let server = GRPCServer(
       transport: transport,
-      services: [ChatService(registry: registry, logger: logger)],
+      services: [ChatService(registry: registry, logger: logger, maxRequestBytes: configuration.maxRequestBytes)],
       interceptors: [RequestLogInterceptor(logger: logger), AuthInterceptor(registry: registry, mode: configuration.auth)]
     )
     self.server = server

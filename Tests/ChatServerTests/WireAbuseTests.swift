@@ -140,9 +140,8 @@ struct WireAbuseTests {
     #expect(try await alice.next().message.text.utf8.count == 4096)
     let error = await rpcError { try await send(try request(ofSize: limit + 1)) }
     #expect(error != nil)
-    withKnownIssue(Self.oversizedIsReset) {
-      #expect(error?.code == .resourceExhausted, "\(String(describing: error))")
-    }
+    #expect(error?.code == .resourceExhausted, "\(String(describing: error))")
+    #expect(error?.message == "request of \(limit + 1) bytes is larger than the server's limit of \(limit) bytes.")
     // Refused, not delivered: the next message alice gets is the one sent after.
     try await alice.send("after", to: "alice", .user)
     #expect(try await alice.next().message.text == "after")
@@ -150,13 +149,6 @@ struct WireAbuseTests {
     alice.close()
     try await server.stop()
   }
-
-  /// grpc-swift-nio-transport 2.9.2's server stream state machine turns the
-  /// decoder's RESOURCE_EXHAUSTED into "close the stream": the client gets
-  /// RST_STREAM CANCEL and no status (grpc-swift's client reports UNAVAILABLE,
-  /// "Stream unexpectedly closed"), the grpc-java bug of issue #3996.
-  static let oversizedIsReset: Comment =
-    "an oversized request's stream is reset (RST_STREAM CANCEL, UNAVAILABLE in grpc-swift) instead of ending with RESOURCE_EXHAUSTED"
 
   @Test("a truncated gRPC frame (length 100, 10 bytes, END_STREAM) is INTERNAL, and the connection carries on")
   func truncatedFrame() async throws {
@@ -186,10 +178,9 @@ struct WireAbuseTests {
     let outcome = try await connection.call(
       "/chat.v1.ChatService/SendMessage", metadata: [("authorization", "alice")],
       body: grpcFrame([UInt8](repeating: 0x41, count: 16), declaredLength: 0xFFFF_FFF0), endStream: false)
+    // Past the transport's limit (four times maxRequestBytes) grpc-swift-nio-transport
+    // resets the stream without a status (RST_STREAM CANCEL): nothing is buffered.
     #expect(outcome == .reset(.cancel), "\(outcome)")
-    withKnownIssue(Self.oversizedIsReset) {
-      #expect(outcome.code == .resourceExhausted, "\(outcome)")
-    }
     let next = try await connection.call(
       "/chat.v1.ChatService/ListChannels", metadata: [("authorization", "alice")], body: grpcFrame([]))
     #expect(next.code == .ok, "\(next)")
