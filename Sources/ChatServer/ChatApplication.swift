@@ -98,8 +98,10 @@ struct GRPCServerService: Service {
       }
     } onGracefulShutdown: {
       logger.notice("shutting down")
-      server.beginGracefulShutdown()
+      // Sessions first: grpc-swift's graceful shutdown cancels every open
+      // RPC, which would otherwise end them as disconnected, with status OK.
       registry.shutdown()
+      server.beginGracefulShutdown()
     }
   }
 }
