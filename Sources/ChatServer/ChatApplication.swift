@@ -62,7 +62,8 @@ public final class ChatApplication: Sendable {
       serviceConfiguration.services.append(
         .init(
           service: ConsoleService(
-            console: OperatorConsole(registry: registry, logger: logger), configuration: console, logger: logger),
+            console: OperatorConsole(registry: registry, logger: logger), configuration: console, logger: logger,
+            serverListening: { _ = try await transport.listeningAddress }),
           successTerminationBehavior: .gracefullyShutdownGroup,
           failureTerminationBehavior: .gracefullyShutdownGroup))
     }

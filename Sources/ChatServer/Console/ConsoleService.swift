@@ -11,8 +11,19 @@ struct ConsoleService: Service {
   let console: OperatorConsole
   let configuration: ConsoleConfiguration
   let logger: Logger
+  /// Returns once the gRPC server listens: commands are read only then, so
+  /// that `echo shutdown | chat-server` does not stop a server still binding
+  /// (grpc-swift's serve() throws if it is shut down mid-bind).
+  let serverListening: @Sendable () async throws -> Void
 
   func run() async throws {
+    do {
+      try await cancelWhenGracefulShutdown { try await serverListening() }
+    } catch {
+      // Shut down before it listened, or it failed to: the group is ending.
+      try? await gracefulShutdown()
+      return
+    }
     let terminal = TerminalConsole.isAvailable
     let thread: ConsoleThread
     do {
