@@ -40,7 +40,9 @@ struct ConsoleTerminalTests {
 
     // The cursor is back at the end of the line: one more letter makes `users`.
     try server.type("s\r")
-    let replied = try await screen.waitUntil("the users reply") { renderedScreen($0).last == "chat>" }
+    let replied = try await screen.waitUntil("the users reply, then the prompt") {
+      renderedScreen($0).suffix(2) == ["1 user", "chat>"]
+    }
     let reply = Array(renderedScreen(replied).suffix(4))
     #expect(reply[0] == "chat> users")
     #expect(reply[1].hasPrefix("alice  connected "))
