@@ -183,35 +183,36 @@ struct ConsoleInterpreterTests {
   @Test(
     "a wrong line prints one error line saying what is wrong and how to do it right; nothing changes",
     arguments: [
-      ("frobnicate", "error: unknown command 'frobnicate': type 'help' to list the commands."),
-      ("users now", "error: users takes no arguments but got 'now': usage: users"),
-      ("groups all", "error: groups takes no arguments but got 'all': usage: groups"),
-      ("stats -v", "error: stats takes no arguments but got '-v': usage: stats"),
-      ("shutdown now", "error: shutdown takes no arguments but got 'now': usage: shutdown"),
-      ("members", "error: members needs <group>: usage: members <group>"),
-      ("members lounge dev", "error: members takes one argument but got 'lounge dev': usage: members <group>"),
-      ("members nowhere", "error: no group 'nowhere': 'groups' lists the groups."),
-      ("members bad!", "error: invalid group name 'bad!': use 1 to 32 characters from A-Z a-z 0-9 _ - ."),
-      ("kick", "error: kick needs <user>: usage: kick <user> [reason]"),
-      ("kick ghost", "error: no connected user 'ghost': 'users' lists who is connected."),
-      ("kick bad! spam", "error: invalid username 'bad!': use 1 to 32 characters from A-Z a-z 0-9 _ - ."),
-      (
+      WrongLine("frobnicate", "error: unknown command 'frobnicate': type 'help' to list the commands."),
+      WrongLine("users now", "error: users takes no arguments but got 'now': usage: users"),
+      WrongLine("groups all", "error: groups takes no arguments but got 'all': usage: groups"),
+      WrongLine("stats -v", "error: stats takes no arguments but got '-v': usage: stats"),
+      WrongLine("shutdown now", "error: shutdown takes no arguments but got 'now': usage: shutdown"),
+      WrongLine("members", "error: members needs <group>: usage: members <group>"),
+      WrongLine("members lounge dev", "error: members takes one argument but got 'lounge dev': usage: members <group>"),
+      WrongLine("members nowhere", "error: no group 'nowhere': 'groups' lists the groups."),
+      WrongLine("members bad!", "error: invalid group name 'bad!': use 1 to 32 characters from A-Z a-z 0-9 _ - ."),
+      WrongLine("kick", "error: kick needs <user>: usage: kick <user> [reason]"),
+      WrongLine("kick ghost", "error: no connected user 'ghost': 'users' lists who is connected."),
+      WrongLine("kick bad! spam", "error: invalid username 'bad!': use 1 to 32 characters from A-Z a-z 0-9 _ - ."),
+      WrongLine(
         "kick bob a\u{7}b",
         "error: invalid reason (text has control character U+0007 at character 1): give at most 4096 bytes without control characters."
       ),
-      ("broadcast", "error: broadcast needs <text>: usage: broadcast <text>"),
-      (
+      WrongLine("broadcast", "error: broadcast needs <text>: usage: broadcast <text>"),
+      WrongLine(
         "broadcast " + String(repeating: "x", count: 4097),
         "error: cannot broadcast: text is 4097 bytes, more than the 4096-byte limit: send 1 to 4096 bytes without control characters."
       ),
-      (
+      WrongLine(
         "broadcast bell\u{7}",
         "error: cannot broadcast: text has control character U+0007 at character 4: send 1 to 4096 bytes without control characters."
       ),
-      ("help nope", "error: no command 'nope': type 'help' to list the commands."),
-      ("help users now", "error: help takes one argument but got 'users now': usage: help [command]"),
+      WrongLine("help nope", "error: no command 'nope': type 'help' to list the commands."),
+      WrongLine("help users now", "error: help takes one argument but got 'users now': usage: help [command]"),
     ])
-  func errors(line: String, error: String) throws {
+  func errors(wrong: WrongLine) throws {
+    let (line, error) = (wrong.line, wrong.error)
     let c = try ConsoleHarness()
     let reply = c.run(line)
     #expect(reply == ConsoleReply(lines: [error]))
@@ -235,5 +236,21 @@ struct ConsoleInterpreterTests {
     ] as [(String, [String])])
   func completions(line: String, expected: [String]) throws {
     #expect(try ConsoleHarness().console.completions(for: line) == expected)
+  }
+}
+
+/// A wrong console line and the error it must print; long lines are shown
+/// shortened in test names.
+struct WrongLine: Sendable, CustomTestStringConvertible {
+  let line: String
+  let error: String
+
+  init(_ line: String, _ error: String) {
+    self.line = line
+    self.error = error
+  }
+
+  var testDescription: String {
+    line.utf8.count <= 40 ? line.debugDescription : "\(line.prefix(20).debugDescription)… (\(line.utf8.count) bytes)"
   }
 }
