@@ -14,6 +14,8 @@ public final class ChatRegistry: Sendable {
   private let state: Mutex<RegistryState>
   private let logger: Logger
   public let limits: RegistryLimits
+  /// Events written to Connect streams (counted outside the lock, per batch).
+  private let eventsWritten = Atomic<Int>(0)
 
   public init(logger: Logger, limits: RegistryLimits = RegistryLimits()) {
     self.state = Mutex(RegistryState(startedAt: Date(), limits: limits))
@@ -146,7 +148,14 @@ public final class ChatRegistry: Sendable {
 
   /// A consistent copy of the registry's contents.
   public func snapshot() -> RegistrySnapshot {
-    state.withLock { $0.snapshot() }
+    var snapshot = state.withLock { $0.snapshot() }
+    snapshot.eventsWritten = eventsWritten.load(ordering: .relaxed)
+    return snapshot
+  }
+
+  /// Counts events a Connect handler has written to its stream.
+  func recordWritten(_ count: Int) {
+    eventsWritten.add(count, ordering: .relaxed)
   }
 
   // MARK: Helpers

@@ -75,6 +75,7 @@ public struct ChatService: RegistrableRPCService {
       case .events(let batch):
         do {
           try await writer.write(contentsOf: batch)
+          registry.recordWritten(batch.count)
         } catch {
           registry.disconnect(session)
           throw error

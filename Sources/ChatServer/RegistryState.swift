@@ -282,6 +282,10 @@ public struct RegistrySnapshot: Sendable {
   public let groups: [Group]
   public let startedAt: Date
   public let messagesAccepted: Int
+  /// Events queued for sessions (each recipient counts once).
   public let eventsQueued: Int
+  /// Events written to Connect streams: queued events minus those dropped
+  /// with sessions that ended before taking them.
+  public internal(set) var eventsWritten = 0
   public let sessionsEnded: [String: Int]
 }

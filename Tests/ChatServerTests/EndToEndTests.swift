@@ -107,6 +107,8 @@ struct EndToEndTests {
     #expect(await rpcError { try await carol.send(String(repeating: "x", count: 4097), to: "bob", .user) }?.code == .invalidArgument)
     try await carol.send(String(repeating: "x", count: 4096), to: "bob", .user)
     #expect(try await bob.next().message.text.utf8.count == 4096)
+    // 3 Welcome and at least the 9 events read above were written to streams.
+    #expect(server.registry.snapshot().eventsWritten >= 10)
     for user in [alice, bob, carol] { user.close() }
     try await server.stop()
   }
