@@ -1,17 +1,28 @@
 import ChatAPI
 import GRPCCore
 
-/// Authenticates every call but Connect: the `authorization` metadata
-/// (`<username>` or `Bearer <username>`) must name a connected user, who is
-/// then the caller the handler acts for.
+/// Authenticates every call but Connect, and rate-limits those that change
+/// state. The `authorization` metadata (`<username>` or `Bearer <username>`;
+/// in `.session` mode `Bearer <session_id>`) must name a connected session,
+/// whose user is then the caller the handler acts for.
 public struct AuthInterceptor: ServerInterceptor {
   /// The caller of the RPC being handled, as registered.
   @TaskLocal static var caller: String?
 
   let registry: ChatRegistry
+  let mode: AuthMode
 
-  public init(registry: ChatRegistry) {
+  /// The calls that take a rate-limit token.
+  private static let limited: Set<MethodDescriptor> = [
+    Chat_V1_ChatService.Method.SendMessage.descriptor,
+    Chat_V1_ChatService.Method.CreateGroupChat.descriptor,
+    Chat_V1_ChatService.Method.JoinGroupChat.descriptor,
+    Chat_V1_ChatService.Method.LeaveGroupChat.descriptor,
+  ]
+
+  public init(registry: ChatRegistry, mode: AuthMode) {
     self.registry = registry
+    self.mode = mode
   }
 
   public func intercept<Input: Sendable, Output: Sendable>(
@@ -23,7 +34,7 @@ public struct AuthInterceptor: ServerInterceptor {
       return try await next(request, context)
     }
     guard let claimed = Self.credential(in: request.metadata) else { throw ChatError.missingAuthorization }
-    guard let caller = registry.connectedUser(named: claimed) else { throw ChatError.unknownCaller(claimed) }
+    let caller = try registry.authenticate(claimed, mode: mode, charge: Self.limited.contains(context.descriptor))
     return try await Self.$caller.withValue(caller) { try await next(request, context) }
   }
 

@@ -9,14 +9,58 @@ public struct ChatServerConfiguration: Sendable {
   public var host = "127.0.0.1"
   /// 0 picks a free port.
   public var port = 50051
-  /// A session whose unsent events pass this many bytes is ended.
-  public var maxQueueBytes = ChatRegistry.defaultMaxQueueBytes
+  public var limits = RegistryLimits()
+  public var auth = AuthMode.username
+  /// Serve over TLS with these PEM files; nil serves plaintext.
+  public var tls: TLSFiles?
+  /// Requests larger than this are refused by the transport before decoding:
+  /// a few KiB above the largest valid one (a 4096-byte message).
+  public var maxRequestBytes = 8 * 1024
+  /// The HTTP/2 concurrent-stream cap per connection.
+  public var maxStreamsPerConnection = 1_000
+  /// The server pings a connection this long after it last read from it...
+  public var keepaliveInterval: Duration = .seconds(30)
+  /// ...and closes it if the ping is not answered within this.
+  public var keepaliveTimeout: Duration = .seconds(10)
   /// Stop on SIGINT and SIGTERM (tests leave them alone).
   public var handleSignals = true
   /// How long graceful shutdown may take before open calls are cancelled.
   public var shutdownTimeout: Duration = .seconds(3)
 
   public init() {}
+
+  /// The HTTP/2 transport settings these options make.
+  var transportConfig: HTTP2ServerTransport.Posix.Config {
+    var config = HTTP2ServerTransport.Posix.Config.defaults
+    config.rpc.maxRequestPayloadSize = maxRequestBytes
+    config.http2.maxConcurrentStreams = maxStreamsPerConnection
+    config.connection.keepalive.time = keepaliveInterval
+    config.connection.keepalive.timeout = keepaliveTimeout
+    // Clients keep a Connect stream open, so they may ping while it lasts;
+    // more often than every 10 s counts as a strike, and repeated strikes
+    // close the connection with GOAWAY ENHANCE_YOUR_CALM (gRFC A8).
+    config.connection.keepalive.clientBehavior = .init(
+      minPingIntervalWithoutCalls: .seconds(10), allowWithoutCalls: false)
+    return config
+  }
+
+  var transportSecurity: HTTP2ServerTransport.Posix.TransportSecurity {
+    guard let tls else { return .plaintext }
+    return .tls(
+      certificateChain: [.file(path: tls.certificateChain, format: .pem)],
+      privateKey: .file(path: tls.privateKey, format: .pem))
+  }
+}
+
+/// PEM files for TLS.
+public struct TLSFiles: Sendable {
+  public var certificateChain: String
+  public var privateKey: String
+
+  public init(certificateChain: String, privateKey: String) {
+    self.certificateChain = certificateChain
+    self.privateKey = privateKey
+  }
 }
 
 /// The chat server: registry, gRPC server and (later) console, run as one
@@ -30,17 +74,20 @@ public final class ChatApplication: Sendable {
 
   public init(configuration: ChatServerConfiguration, logger: Logger) {
     self.configuration = configuration
-    let registry = ChatRegistry(logger: logger, maxQueueBytes: configuration.maxQueueBytes)
+    let registry = ChatRegistry(logger: logger, limits: configuration.limits)
     self.registry = registry
     let transport = HTTP2ServerTransport.Posix(
-      address: .ipv4(host: configuration.host, port: configuration.port),
-      transportSecurity: .plaintext
+      address: configuration.host.contains(":")
+        ? .ipv6(host: configuration.host, port: configuration.port)
+        : .ipv4(host: configuration.host, port: configuration.port),
+      transportSecurity: configuration.transportSecurity,
+      config: configuration.transportConfig
     )
     self.transport = transport
     let server = GRPCServer(
       transport: transport,
       services: [ChatService(registry: registry, logger: logger)],
-      interceptors: [RequestLogInterceptor(logger: logger), AuthInterceptor(registry: registry)]
+      interceptors: [RequestLogInterceptor(logger: logger), AuthInterceptor(registry: registry, mode: configuration.auth)]
     )
     self.server = server
 
@@ -90,11 +137,9 @@ struct GRPCServerService: Service {
     try await withGracefulShutdownHandler {
       try await withThrowingDiscardingTaskGroup { group in
         group.addTask { try await server.serve() }
-        if let address = try await transport.listeningAddress.ipv4 {
-          logger.notice(
-            "listening on \(address.host):\(address.port)",
-            metadata: ["host": "\(address.host)", "port": "\(address.port)"])
-        }
+        let address = try await transport.listeningAddress
+        let (host, port) = address.ipv4.map { ($0.host, $0.port) } ?? address.ipv6.map { ("[\($0.host)]", $0.port) } ?? ("\(address)", 0)
+        logger.notice("listening on \(host):\(port)", metadata: ["host": "\(host)", "port": "\(port)"])
       }
     } onGracefulShutdown: {
       logger.notice("shutting down")

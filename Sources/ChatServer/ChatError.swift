@@ -1,3 +1,4 @@
+import Foundation
 import GRPCCore
 
 /// Every failure a user can cause, mapped to its gRPC status in one place.
@@ -15,18 +16,36 @@ public enum ChatError: Error, Equatable, Sendable, RPCErrorConvertible {
   case alreadyMember(group: String, user: String)
   case notMemberCannotLeave(group: String, user: String)
   case notMemberCannotSend(group: String, user: String)
+  case unknownSessionToken(String)
+  case tooManySessions(limit: Int)
+  case tooManyGroups(limit: Int)
+  case tooManyGroupsForUser(user: String, limit: Int)
+  case rateLimited(user: String, limit: RateLimit, retryAfter: Duration)
   case shuttingDown
 
   public var rpcErrorCode: RPCError.Code {
     switch self {
     case .invalidName, .invalidText, .invalidChannelType, .emptyChannelName: .invalidArgument
-    case .missingAuthorization, .unknownCaller: .unauthenticated
+    case .missingAuthorization, .unknownCaller, .unknownSessionToken: .unauthenticated
+    case .tooManySessions, .tooManyGroups, .tooManyGroupsForUser, .rateLimited: .resourceExhausted
     case .userAlreadyConnected, .groupAlreadyExists, .alreadyMember: .alreadyExists
     case .noSuchUser, .noSuchGroup: .notFound
     case .notMemberCannotLeave: .failedPrecondition
     case .notMemberCannotSend: .permissionDenied
     case .shuttingDown: .unavailable
     }
+  }
+
+  /// gRPC clients may read this to back off (milliseconds, as in gRFC A6's retry pushback).
+  public var rpcErrorMetadata: Metadata {
+    guard case .rateLimited(_, _, let retryAfter) = self else { return [:] }
+    let milliseconds = retryAfter.components.seconds * 1000 + retryAfter.components.attoseconds / 1_000_000_000_000_000
+    return ["grpc-retry-pushback-ms": "\(max(1, milliseconds))"]
+  }
+
+  private static func seconds(_ duration: Duration) -> String {
+    let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+    return String(format: "%.2f", max(0.01, value))
   }
 
   public var rpcErrorMessage: String {
@@ -57,6 +76,16 @@ public enum ChatError: Error, Equatable, Sendable, RPCErrorConvertible {
       "user \(quoted(user)) is not a member of group \(quoted(group)), so cannot leave it."
     case .notMemberCannotSend(let group, let user):
       "user \(quoted(user)) is not a member of group \(quoted(group)), so cannot send to it."
+    case .unknownSessionToken(let token):
+      "authorization token \(quoted(String(token.prefix(8)) + (token.count > 8 ? "…" : ""))) is not the session id of a connected session: send 'authorization: Bearer <session_id from Welcome>'."
+    case .tooManySessions(let limit):
+      "the server already holds its maximum of \(limit) sessions; try again later."
+    case .tooManyGroups(let limit):
+      "the server already holds its maximum of \(limit) groups; try again later."
+    case .tooManyGroupsForUser(let user, let limit):
+      "user \(quoted(user)) is already in \(limit) groups, the most one user may be in."
+    case .rateLimited(let user, let limit, let retryAfter):
+      "user \(quoted(user)) is over the rate limit of \(limit); retry in \(Self.seconds(retryAfter)) s."
     case .shuttingDown:
       "the server is shutting down."
     }

@@ -13,21 +13,19 @@ import Synchronization
 public final class ChatRegistry: Sendable {
   private let state: Mutex<RegistryState>
   private let logger: Logger
-  private let maxQueueBytes: Int
+  public let limits: RegistryLimits
 
-  public static let defaultMaxQueueBytes = 1 << 20
-
-  public init(logger: Logger, maxQueueBytes: Int = ChatRegistry.defaultMaxQueueBytes) {
-    self.state = Mutex(RegistryState(startedAt: Date()))
+  public init(logger: Logger, limits: RegistryLimits = RegistryLimits()) {
+    self.state = Mutex(RegistryState(startedAt: Date(), limits: limits))
     self.logger = logger
-    self.maxQueueBytes = maxQueueBytes
+    self.limits = limits
   }
 
   // MARK: Sessions
 
   /// Registers `name` with a new session whose queue already holds Welcome.
   public func connect(_ name: ChatName, peer: String = "") throws(ChatError) -> Session {
-    let session = Session(name: name, queue: SessionQueue(limitBytes: maxQueueBytes))
+    let session = Session(name: name, queue: SessionQueue(limitBytes: limits.maxQueueBytes))
     try state.withLock { state throws(ChatError) in try state.connect(session) }
     logger.info(
       "user connected",
@@ -47,10 +45,14 @@ public final class ChatRegistry: Sendable {
     log(effects)
   }
 
-  /// The registered spelling of the connected user `raw` names, if any.
-  public func connectedUser(named raw: String) -> String? {
-    guard let name = ChatName(raw) else { return nil }
-    return state.withLock { $0.users[name.key]?.session.name.display }
+  /// The connected user a call's credential names (a username, or a session
+  /// id in `.session` mode), as registered; with `charge`, the call also takes
+  /// a token from the user's rate-limit bucket.
+  public func authenticate(_ credential: String, mode: AuthMode, charge: Bool) throws(ChatError) -> String {
+    let now = ContinuousClock.now
+    return try state.withLock { state throws(ChatError) in
+      try state.authenticate(credential, mode: mode, charge: charge, now: now)
+    }
   }
 
   // MARK: Groups

@@ -16,6 +16,8 @@ struct RegistryState {
     let session: Session
     /// Keys of the groups the user is in.
     var groups: Set<String> = []
+    /// Rate limiting of state-changing calls (nil when limiting is off).
+    var bucket: TokenBucket?
   }
 
   struct Group {
@@ -25,16 +27,39 @@ struct RegistryState {
   }
 
   var users: [String: User] = [:]
+  /// User keys by session id, for `--auth session`.
+  var userKeysBySessionID: [String: String] = [:]
   var groups: [String: Group] = [:]
   var nextMessageID: UInt64 = 1
   var shuttingDown = false
   let startedAt: Date
+  let limits: RegistryLimits
   var messagesAccepted = 0
   var eventsQueued = 0
   var sessionsEnded: [String: Int] = [:]
 
-  init(startedAt: Date) {
+  init(startedAt: Date, limits: RegistryLimits) {
     self.startedAt = startedAt
+    self.limits = limits
+  }
+
+  mutating func authenticate(
+    _ credential: String, mode: AuthMode, charge: Bool, now: ContinuousClock.Instant
+  ) throws(ChatError) -> String {
+    let key: String
+    switch mode {
+    case .username:
+      key = credential.lowercased()
+      guard users[key] != nil else { throw .unknownCaller(credential) }
+    case .session:
+      guard let found = userKeysBySessionID[credential] else { throw .unknownSessionToken(credential) }
+      key = found
+    }
+    let name = users[key]!.session.name.display
+    if charge, let limit = limits.rateLimit, let retryAfter = users[key]!.bucket?.take(limit, now: now) {
+      throw .rateLimited(user: name, limit: limit, retryAfter: retryAfter)
+    }
+    return name
   }
 
   /// The connected user a call's authorization named.
@@ -46,7 +71,10 @@ struct RegistryState {
   mutating func connect(_ session: Session) throws(ChatError) {
     guard !shuttingDown else { throw .shuttingDown }
     guard users[session.name.key] == nil else { throw .userAlreadyConnected(session.name.display) }
-    users[session.name.key] = User(session: session)
+    guard users.count < limits.maxSessions else { throw .tooManySessions(limit: limits.maxSessions) }
+    users[session.name.key] = User(
+      session: session, bucket: limits.rateLimit.map { TokenBucket($0, now: .now) })
+    userKeysBySessionID[session.id] = session.name.key
     let welcome = Chat_V1_Welcome.with {
       $0.username = session.name.display
       $0.sessionID = session.id
@@ -59,6 +87,8 @@ struct RegistryState {
   mutating func createGroup(_ name: ChatName, by caller: String, _ effects: inout Effects) throws(ChatError) {
     let user = try user(caller)
     guard groups[name.key] == nil else { throw .groupAlreadyExists(name.display) }
+    guard groups.count < limits.maxGroups else { throw .tooManyGroups(limit: limits.maxGroups) }
+    try checkGroupsPerUser(user)
     let key = user.session.name.key
     groups[name.key] = Group(name: name, members: [key: user.session])
     users[key]!.groups.insert(name.key)
@@ -73,6 +103,7 @@ struct RegistryState {
     guard group.members[key] == nil else {
       throw .alreadyMember(group: group.name.display, user: user.session.name.display)
     }
+    try checkGroupsPerUser(user)
     group.members[key] = user.session
     groups[name.key] = group
     users[key]!.groups.insert(name.key)
@@ -125,6 +156,7 @@ struct RegistryState {
     for session in sessions { session.queue.close(.shutdown) }
     sessionsEnded[SessionEnd.shutdown.label, default: 0] += sessions.count
     users = [:]
+    userKeysBySessionID = [:]
     groups = [:]
     return sessions.count
   }
@@ -135,6 +167,7 @@ struct RegistryState {
     let key = session.name.key
     guard let user = users[key], user.session.queue === session.queue else { return }
     users[key] = nil
+    userKeysBySessionID[session.id] = nil
     session.queue.close(end)
     var left: [String] = []
     let deletedBefore = effects.groupsDeleted.count
@@ -175,6 +208,12 @@ struct RegistryState {
   }
 
   // MARK: Private
+
+  private func checkGroupsPerUser(_ user: User) throws(ChatError) {
+    guard user.groups.count < limits.maxGroupsPerUser else {
+      throw .tooManyGroupsForUser(user: user.session.name.display, limit: limits.maxGroupsPerUser)
+    }
+  }
 
   private mutating func removeMember(
     _ userKey: String, named user: String, from groupKey: String, reason: Chat_V1_LeaveReason,

@@ -22,15 +22,69 @@ struct ChatServerCommand: AsyncParsableCommand {
   @Option(help: "Also append the log to this file (created readable by its owner only).")
   var logFile: String?
 
+  @Option(help: "Refuse Connect past this many sessions (RESOURCE_EXHAUSTED).")
+  var maxSessions = RegistryLimits().maxSessions
+
+  @Option(help: "Refuse CreateGroupChat past this many groups (RESOURCE_EXHAUSTED).")
+  var maxGroups = RegistryLimits().maxGroups
+
+  @Option(help: "Refuse creating or joining past this many groups per user (RESOURCE_EXHAUSTED).")
+  var maxGroupsPerUser = RegistryLimits().maxGroupsPerUser
+
+  @Option(
+    help: ArgumentHelp(
+      "Per-user token bucket over SendMessage, CreateGroupChat, JoinGroupChat and LeaveGroupChat: RATE/BURST, or off.",
+      valueName: "rate/burst"))
+  var rateLimit = "20/50"
+
   @Option(help: "End a session whose unsent events pass this many bytes (a slow consumer).")
-  var maxQueueBytes = ChatRegistry.defaultMaxQueueBytes
+  var maxQueueBytes = RegistryLimits().maxQueueBytes
+
+  @Option(help: "The HTTP/2 concurrent-stream cap per connection.")
+  var maxStreamsPerConnection = ChatServerConfiguration().maxStreamsPerConnection
+
+  @Option(help: "Seconds of silence on a connection before the server pings it.")
+  var keepaliveInterval = 30.0
+
+  @Option(help: "Seconds the server waits for a ping's answer before closing the connection.")
+  var keepaliveTimeout = 10.0
+
+  @Option(
+    help: ArgumentHelp(
+      "How calls prove who they are: 'username' (authorization: <username>) or 'session' (authorization: Bearer <session_id from Welcome>).",
+      valueName: "mode"))
+  var auth: AuthMode = .username
+
+  @Option(help: "Serve over TLS with this PEM certificate chain (needs --tls-key).")
+  var tlsCert: String?
+
+  @Option(help: "The PEM private key of --tls-cert.")
+  var tlsKey: String?
 
   func validate() throws {
     guard (0...65535).contains(port) else {
       throw ValidationError("--port \(port) is not a port number: use 0 to 65535.")
     }
+    for (flag, value) in [
+      ("--max-sessions", maxSessions), ("--max-groups", maxGroups), ("--max-groups-per-user", maxGroupsPerUser),
+      ("--max-streams-per-connection", maxStreamsPerConnection),
+    ] where value < 1 {
+      throw ValidationError("\(flag) \(value) must be at least 1.")
+    }
     guard maxQueueBytes >= 64 * 1024 else {
       throw ValidationError("--max-queue-bytes \(maxQueueBytes) is too small: use at least 65536.")
+    }
+    do {
+      _ = try RateLimit.parse(rateLimit)
+    } catch {
+      throw ValidationError("--rate-limit: \(error)")
+    }
+    for (flag, value) in [("--keepalive-interval", keepaliveInterval), ("--keepalive-timeout", keepaliveTimeout)]
+    where !(value > 0 && value.isFinite) {
+      throw ValidationError("\(flag) \(value) must be a positive number of seconds.")
+    }
+    guard (tlsCert == nil) == (tlsKey == nil) else {
+      throw ValidationError("--tls-cert and --tls-key go together: give both or neither.")
     }
   }
 
@@ -50,9 +104,21 @@ struct ChatServerCommand: AsyncParsableCommand {
     var configuration = ChatServerConfiguration()
     configuration.host = host
     configuration.port = port
-    configuration.maxQueueBytes = maxQueueBytes
+    configuration.limits.maxSessions = maxSessions
+    configuration.limits.maxGroups = maxGroups
+    configuration.limits.maxGroupsPerUser = maxGroupsPerUser
+    configuration.limits.maxQueueBytes = maxQueueBytes
+    configuration.limits.rateLimit = try RateLimit.parse(rateLimit)
+    configuration.maxStreamsPerConnection = maxStreamsPerConnection
+    configuration.keepaliveInterval = .seconds(keepaliveInterval)
+    configuration.keepaliveTimeout = .seconds(keepaliveTimeout)
+    configuration.auth = auth
+    if let tlsCert, let tlsKey {
+      configuration.tls = TLSFiles(certificateChain: tlsCert, privateKey: tlsKey)
+    }
     try await ChatApplication(configuration: configuration, logger: logger).run()
   }
 }
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
+extension AuthMode: ExpressibleByArgument {}

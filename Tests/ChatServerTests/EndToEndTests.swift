@@ -163,7 +163,7 @@ struct EndToEndTests {
 
   @Test("a reader that stops reading is ended RESOURCE_EXHAUSTED while others get every message in order")
   func slowConsumer() async throws {
-    let server = try await TestServer(maxQueueBytes: 64 * 1024)
+    let server = try await TestServer { $0.limits.maxQueueBytes = 64 * 1024 }
     let alice = try await server.user("alice")
     try await alice.create("g")
     _ = try await alice.next()
@@ -217,8 +217,13 @@ final class SilentUser: Sendable {
   }
 
   static func connect(_ name: String, port: Int) async throws -> SilentUser {
+    // A small HTTP/2 window (grpc-swift's default is 8 MiB) so the server
+    // feels the stall after a few messages.
+    var config = HTTP2ClientTransport.Posix.Config.defaults
+    config.http2.targetWindowSize = 65_535
     let client = GRPCClient(
-      transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext))
+      transport: try .http2NIOPosix(
+        target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext, config: config))
     let chat = Chat_V1_ChatService.Client(wrapping: client)
     let (welcomed, signal) = AsyncStream.makeStream(of: Void.self)
     let run = Task { try await client.runConnections() }

@@ -11,11 +11,15 @@ struct RegistryHarness {
   let logs = InMemoryLogHandler()
   let registry: ChatRegistry
 
-  init(maxQueueBytes: Int = ChatRegistry.defaultMaxQueueBytes) {
+  /// Rate limiting is off unless `configure` turns it on.
+  init(_ configure: (inout RegistryLimits) -> Void = { _ in }) {
     var handler = logs
     handler.logLevel = .debug
     let logger = Logger(label: "test") { _ in handler }
-    registry = ChatRegistry(logger: logger, maxQueueBytes: maxQueueBytes)
+    var limits = RegistryLimits()
+    limits.rateLimit = nil
+    configure(&limits)
+    registry = ChatRegistry(logger: logger, limits: limits)
   }
 
   /// Connects and consumes the Welcome event.
@@ -73,9 +77,9 @@ struct RegistryTests {
   func unknownCaller() throws {
     #expect(throws: ChatError.unknownCaller("ghost")) { try registry.createGroup("g", by: "ghost") }
     #expect(ChatError.unknownCaller("ghost").rpcErrorCode == .unauthenticated)
-    #expect(registry.connectedUser(named: "ghost") == nil)
+    #expect(throws: ChatError.unknownCaller("ghost")) { try registry.authenticate("ghost", mode: .username, charge: false) }
     _ = try h.connect("Bob")
-    #expect(registry.connectedUser(named: "BOB") == "Bob")
+    #expect(try registry.authenticate("BOB", mode: .username, charge: false) == "Bob")
   }
 
   @Test("creating a group makes the caller its only member and tells them")
@@ -238,7 +242,7 @@ struct RegistryTests {
 
   @Test("a session that can't keep up is ended as a slow consumer; the sender still gets OK")
   func slowConsumer() throws {
-    let h = RegistryHarness(maxQueueBytes: 2_000)
+    let h = RegistryHarness { $0.maxQueueBytes = 2_000 }
     let alice = try h.connect("alice")
     let slow = try h.connect("slow")
     try h.registry.createGroup("g", by: "alice")

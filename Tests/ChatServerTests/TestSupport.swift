@@ -34,14 +34,16 @@ final class TestServer: Sendable {
   let port: Int
   private let runTask: Task<Void, any Error>
 
-  init(maxQueueBytes: Int = ChatRegistry.defaultMaxQueueBytes) async throws {
+  /// Rate limiting is off unless `configure` turns it on.
+  init(_ configure: (inout ChatServerConfiguration) -> Void = { _ in }) async throws {
     var handler = logs
     handler.logLevel = .debug
     let logger = Logger(label: "test-server") { _ in handler }
     var configuration = ChatServerConfiguration()
     configuration.port = 0
     configuration.handleSignals = false
-    configuration.maxQueueBytes = maxQueueBytes
+    configuration.limits.rateLimit = nil
+    configure(&configuration)
     let app = ChatApplication(configuration: configuration, logger: logger)
     self.app = app
     runTask = Task { try await app.run() }
