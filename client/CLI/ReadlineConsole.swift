@@ -145,7 +145,7 @@ final class ReadlineConsole: Console {
         if ended { break loop }
       }
     }
-    rl_callback_handler_remove()
+    if !ReadlineHooks.state.withLock({ $0.endOfInput }) { rl_callback_handler_remove() }
     input.finish()
     // From now on print() writes directly; print what came in meanwhile.
     let (leftover, stopWaiter) = requests.withLock { requests in
@@ -206,8 +206,9 @@ private enum ReadlineHooks {
 
   static let lineTyped: @convention(c) (UnsafeMutablePointer<CChar>?) -> Void = { line in
     guard let line else {
-      // Ctrl-D on an empty line: readline leaves the cursor after the prompt.
-      fputs("\n", rl_outstream)
+      // Ctrl-D on an empty line. Removing the handler here, as readline's
+      // own example does, keeps it from drawing a new prompt.
+      rl_callback_handler_remove()
       state.withLock { $0.endOfInput = true }
       return
     }
