@@ -91,6 +91,26 @@ struct ChatClientEndToEndTests {
     try await server.stop()
   }
 
+  @Test("with --auth session the calls carry the session id from Welcome, as a server in session mode wants")
+  func sessionAuthorization() async throws {
+    let server = try await TestServer { $0.auth = .session }
+    let alice = try ChatClientProcess("alice", port: server.port, arguments: ["--auth", "session"])
+    try await alice.expect("* connected as alice")
+    alice.type("/create g")
+    try await alice.expect("* alice joined #g")
+
+    // A client that names its user instead is refused, call by call.
+    let bob = try ChatClientProcess("bob", port: server.port)
+    try await bob.expect("* connected as bob")
+    bob.type("/join g")
+    try await bob.expect("! UNAUTHENTICATED: ")
+    bob.type("/quit")
+    #expect(try await bob.exitStatus() == 0)
+    try alice.endInput()
+    #expect(try await alice.exitStatus() == 0)
+    try await server.stop()
+  }
+
   @Test("a server shutting down ends the session with UNAVAILABLE and status 1")
   func shutdown() async throws {
     let server = try await TestServer()

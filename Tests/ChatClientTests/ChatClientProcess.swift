@@ -10,13 +10,13 @@ final class ChatClientProcess {
   private let input = Pipe()
   private let exit = ExitStatus()
 
-  init(_ name: String, port: Int) throws {
+  init(_ name: String, port: Int, arguments: [String] = []) throws {
     // A client that has exited must fail the test, not kill it when the
     // test writes to its standard input.
     signal(SIGPIPE, SIG_IGN)
     self.name = name
     process.executableURL = try Self.executable()
-    process.arguments = [name, "--server", "127.0.0.1:\(port)"]
+    process.arguments = [name, "--server", "127.0.0.1:\(port)"] + arguments
     process.standardInput = input
     let stdout = Pipe()
     process.standardOutput = stdout

@@ -137,3 +137,17 @@ struct TerminalSafeTests {
     #expect(!safe.unicodeScalars.contains { $0.properties.generalCategory == .control })
   }
 }
+
+@Suite("Call authorization")
+struct CallAuthorizationTests {
+  @Test(
+    "the authorization value names the user or the session",
+    arguments: [(CallAuthorization.username, "Alice"), (.session, "Bearer 5d1c")])
+  func value(mode: CallAuthorization, expected: String) {
+    let welcome = Chat_V1_Welcome.with {
+      $0.username = "Alice"
+      $0.sessionID = "5d1c"
+    }
+    #expect(mode.value(for: welcome) == expected)
+  }
+}

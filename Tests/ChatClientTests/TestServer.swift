@@ -32,13 +32,16 @@ final class TestServer: Sendable {
   let port: Int
   private let runTask: Task<Void, any Error>
 
-  init() async throws {
+  /// The server's defaults, as `chat-server` has them, unless `configure`
+  /// changes them.
+  init(_ configure: (inout ChatServerConfiguration) -> Void = { _ in }) async throws {
     var handler = logs
     handler.logLevel = .debug
     let logger = Logger(label: "test-server") { _ in handler }
     var configuration = ChatServerConfiguration()
     configuration.port = 0
     configuration.handleSignals = false
+    configure(&configuration)
     let app = ChatApplication(configuration: configuration, logger: logger)
     self.app = app
     runTask = Task { try await app.run() }

@@ -26,6 +26,9 @@ struct ChatClientCommand: AsyncParsableCommand {
   @Option(help: "The server, as host:port.")
   var server = "127.0.0.1:50051"
 
+  @Option(help: "How calls prove who they are, as the server's --auth: 'username' or 'session' (the session id from Welcome).")
+  var auth = CallAuthorization.username
+
   func validate() throws {
     guard ServerAddress(parsing: server) != nil else {
       throw ValidationError("--server '\(server)' is not host:port (IPv6 in brackets: [::1]:50051).")
@@ -46,6 +49,7 @@ struct ChatClientCommand: AsyncParsableCommand {
       await ChatSession(
         chat: Chat_V1_ChatService.Client(wrapping: client),
         username: username,
+        authorization: auth,
         console: console,
         formatter: formatter
       ).run()
@@ -64,3 +68,5 @@ struct ChatClientCommand: AsyncParsableCommand {
     }
   }
 }
+
+extension CallAuthorization: ExpressibleByArgument {}

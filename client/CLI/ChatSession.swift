@@ -8,6 +8,7 @@ import GRPCNIOTransportHTTP2
 struct ChatSession: Sendable {
   let chat: Chat_V1_ChatService.Client<HTTP2ClientTransport.Posix>
   let username: String
+  let authorization: CallAuthorization
   let console: any Console
   let formatter: EventFormatter
 
@@ -22,9 +23,6 @@ struct ChatSession: Sendable {
     /// connection broke; nil: the server closed it without an error.
     case streamEnded((any Error)?)
   }
-
-  /// Every call but Connect names its user.
-  private var authorization: Metadata { ["authorization": .string(username)] }
 
   /// Calls fail at once when the server is unreachable rather than waiting
   /// for it, and a unary call never hangs the input.
@@ -43,14 +41,14 @@ struct ChatSession: Sendable {
     do {
       return try await chat.connect(.with { $0.username = username }, options: Self.connectOptions) { response in
         await withTaskGroup(of: End.self) { group in
-          let (welcomed, welcome) = AsyncStream<Void>.makeStream()
+          let (welcomes, welcome) = AsyncStream<Chat_V1_Welcome>.makeStream()
           group.addTask { await printEvents(response.messages, welcome: welcome) }
           group.addTask {
-            for await _ in welcomed {}
-            // Cancelled before Welcome: the stream failed, and says why.
-            guard !Task.isCancelled else { return .userQuit }
+            var next = welcomes.makeAsyncIterator()
+            // nil: cancelled before Welcome, as the stream failed (and says why).
+            guard let welcome = await next.next() else { return .userQuit }
             console.start()
-            return await readCommands()
+            return await readCommands(metadata: ["authorization": .string(authorization.value(for: welcome))])
           }
           // Whichever ends first ends the session; the other is cancelled.
           let end = await group.next()!
@@ -63,14 +61,17 @@ struct ChatSession: Sendable {
     }
   }
 
-  /// Prints events until the stream ends; finishes `welcome` at Welcome.
-  private func printEvents(_ events: RPCAsyncSequence<Chat_V1_Event, any Error>, welcome: AsyncStream<Void>.Continuation) async -> End {
+  /// Prints events until the stream ends; passes Welcome on to `welcome`.
+  private func printEvents(
+    _ events: RPCAsyncSequence<Chat_V1_Event, any Error>, welcome: AsyncStream<Chat_V1_Welcome>.Continuation
+  ) async -> End {
     var welcomed = false
     do {
       for try await event in events {
         console.print(formatter.line(for: event))
-        if !welcomed, case .welcome = event.kind {
+        if !welcomed, case .welcome(let message) = event.kind {
           welcomed = true
+          welcome.yield(message)
           welcome.finish()
         }
       }
@@ -80,8 +81,9 @@ struct ChatSession: Sendable {
     }
   }
 
-  /// Runs commands until `/quit` or the end of input.
-  private func readCommands() async -> End {
+  /// Runs commands until `/quit` or the end of input; `metadata` goes with
+  /// every call.
+  private func readCommands(metadata: Metadata) async -> End {
     var target: ChatTarget?
     for await line in console.lines {
       if console.echoesInput { console.print(formatter.echo(line)) }
@@ -103,9 +105,9 @@ struct ChatSession: Sendable {
           guard let target else {
             throw CommandError("no channel to send to: /to #<group> or /to @<user> first, or /help.")
           }
-          try await send(text, to: target)
+          try await send(text, to: target, metadata: metadata)
         default:
-          try await perform(command)
+          try await perform(command, metadata: metadata)
         }
       } catch {
         console.print(formatter.failure(error))
@@ -115,36 +117,36 @@ struct ChatSession: Sendable {
   }
 
   /// The commands that are calls to the server.
-  private func perform(_ command: ClientCommand) async throws {
+  private func perform(_ command: ClientCommand, metadata: Metadata) async throws {
     switch command {
     case .create(let group):
       // The server answers with MemberJoined on the stream.
-      _ = try await chat.createGroupChat(.with { $0.group = group }, metadata: authorization, options: Self.callOptions)
+      _ = try await chat.createGroupChat(.with { $0.group = group }, metadata: metadata, options: Self.callOptions)
     case .join(let group):
-      _ = try await chat.joinGroupChat(.with { $0.group = group }, metadata: authorization, options: Self.callOptions)
+      _ = try await chat.joinGroupChat(.with { $0.group = group }, metadata: metadata, options: Self.callOptions)
     case .leave(let group):
       // Only the others are told, so the client says it.
-      _ = try await chat.leaveGroupChat(.with { $0.group = group }, metadata: authorization, options: Self.callOptions)
+      _ = try await chat.leaveGroupChat(.with { $0.group = group }, metadata: metadata, options: Self.callOptions)
       console.print(formatter.note("you left #\(group.terminalSafe)"))
     case .list:
-      let channels = try await chat.listChannels(.init(), metadata: authorization, options: Self.callOptions).channels
+      let channels = try await chat.listChannels(.init(), metadata: metadata, options: Self.callOptions).channels
       console.complete(from: Completions(channels: channels))
       console.print(formatter.channels(channels))
     case .send(let text, let target):
-      try await send(text, to: target)
+      try await send(text, to: target, metadata: metadata)
     case .quit, .help, .setTarget, .showTarget, .text:
       preconditionFailure("\(command) is handled by readCommands")
     }
   }
 
   /// The message comes back on the stream, as everyone else sees it.
-  private func send(_ text: String, to target: ChatTarget) async throws {
+  private func send(_ text: String, to target: ChatTarget, metadata: Metadata) async throws {
     _ = try await chat.sendMessage(
       .with {
         $0.to = target.channel
         $0.text = text
       },
-      metadata: authorization,
+      metadata: metadata,
       options: Self.callOptions)
   }
 }
