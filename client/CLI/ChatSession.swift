@@ -93,7 +93,7 @@ struct ChatSession: Sendable {
         case .quit:
           return .userQuit
         case .help:
-          for line in ClientCommand.helpText { console.print(line) }
+          for helpLine in ClientCommand.helpText { console.print(helpLine) }
         case .setTarget(let newTarget):
           target = newTarget
           console.show(target: newTarget)

@@ -39,6 +39,8 @@ final class ReadlineConsole: Console {
     (lines, input) = AsyncStream.makeStream()
     var fds: [Int32] = [0, 0]
     precondition(pipe(&fds) == 0, "cannot create a pipe")
+    // A full pipe already holds a wake-up: writers never wait for the reader.
+    _ = fcntl(fds[1], F_SETFL, O_NONBLOCK)
     wakeUp = (fds[0], fds[1])
   }
 
@@ -123,7 +125,7 @@ final class ReadlineConsole: Console {
         break
       }
       if fds[1].revents != 0 {
-        var drain = [UInt8](repeating: 0, count: 64)
+        var drain = [UInt8](repeating: 0, count: 4096)
         _ = read(wakeUp.read, &drain, drain.count)
         let (output, prompt, endInput) = requests.withLock { requests in
           (requests.output.take(), requests.prompt.take(), requests.endInput)
