@@ -200,6 +200,7 @@ private enum ReadlineHooks {
     rl_catch_signals = 0
     rl_catch_sigwinch = 1
     rl_persistent_signal_handlers = 1
+    rl_change_environment = 0  // leave LINES and COLUMNS alone
     // Only spaces separate words, so `#general` and `@bob` complete whole.
     rl_completer_word_break_characters = UnsafePointer(strdup(" \t"))
     rl_variable_bind("completion-ignore-case", "on")
