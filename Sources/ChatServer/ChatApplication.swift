@@ -1,6 +1,7 @@
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
+import NIOCore
 import ServiceLifecycle
 
 /// What the server is started with, already validated (by `chat-server`'s
@@ -13,14 +14,15 @@ public struct ChatServerConfiguration: Sendable {
   public var auth = AuthMode.username
   /// Serve over TLS with these PEM files; nil serves plaintext.
   public var tls: TLSFiles?
-  /// Requests larger than this are refused by the transport before decoding:
-  /// a few KiB above the largest valid one (a 4096-byte message).
+  /// Request messages larger than this are RESOURCE_EXHAUSTED, before
+  /// decoding: a few KiB above the largest valid one (a 4096-byte message).
+  /// The transport resets streams announcing more than four times this.
   public var maxRequestBytes = 8 * 1024
   /// The HTTP/2 concurrent-stream cap per connection.
   public var maxStreamsPerConnection = 1_000
   /// The server pings a connection this long after it last read from it...
   public var keepaliveInterval: Duration = .seconds(30)
-  /// ...and closes it if the ping is not answered within this.
+  /// ...and closes it if the ping is not answered within this (see `SilentConnectionCloser`).
   public var keepaliveTimeout: Duration = .seconds(10)
   /// Stop on SIGINT and SIGTERM (tests leave them alone).
   public var handleSignals = true
@@ -32,7 +34,7 @@ public struct ChatServerConfiguration: Sendable {
   /// The HTTP/2 transport settings these options make.
   var transportConfig: HTTP2ServerTransport.Posix.Config {
     var config = HTTP2ServerTransport.Posix.Config.defaults
-    config.rpc.maxRequestPayloadSize = maxRequestBytes
+    config.rpc.maxRequestPayloadSize = 4 * maxRequestBytes
     config.http2.maxConcurrentStreams = maxStreamsPerConnection
     config.connection.keepalive.time = keepaliveInterval
     config.connection.keepalive.timeout = keepaliveTimeout
@@ -76,17 +78,22 @@ public final class ChatApplication: Sendable {
     self.configuration = configuration
     let registry = ChatRegistry(logger: logger, limits: configuration.limits)
     self.registry = registry
+    var transportConfig = configuration.transportConfig
+    let silence = TimeAmount(configuration.keepaliveInterval + configuration.keepaliveTimeout)
+    transportConfig.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+      SilentConnectionCloser.install(on: channel, silence: silence, logger: logger)
+    }
     let transport = HTTP2ServerTransport.Posix(
       address: configuration.host.contains(":")
         ? .ipv6(host: configuration.host, port: configuration.port)
         : .ipv4(host: configuration.host, port: configuration.port),
       transportSecurity: configuration.transportSecurity,
-      config: configuration.transportConfig
+      config: transportConfig
     )
     self.transport = transport
     let server = GRPCServer(
       transport: transport,
-      services: [ChatService(registry: registry, logger: logger)],
+      services: [ChatService(registry: registry, logger: logger, maxRequestBytes: configuration.maxRequestBytes)],
       interceptors: [RequestLogInterceptor(logger: logger), AuthInterceptor(registry: registry, mode: configuration.auth)]
     )
     self.server = server
@@ -143,8 +150,10 @@ struct GRPCServerService: Service {
       }
     } onGracefulShutdown: {
       logger.notice("shutting down")
-      server.beginGracefulShutdown()
+      // Sessions first: quiescing the transport cancels every open call,
+      // which would end Connect streams as plain disconnects.
       registry.shutdown()
+      server.beginGracefulShutdown()
     }
   }
 }

@@ -11,37 +11,40 @@ import SwiftProtobuf
 public struct ChatService: RegistrableRPCService {
   let registry: ChatRegistry
   let logger: Logger
+  /// Larger request messages are RESOURCE_EXHAUSTED.
+  let maxRequestBytes: Int
 
-  public init(registry: ChatRegistry, logger: Logger) {
+  public init(registry: ChatRegistry, logger: Logger, maxRequestBytes: Int) {
     self.registry = registry
     self.logger = logger
+    self.maxRequestBytes = maxRequestBytes
   }
 
   public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
     typealias Method = Chat_V1_ChatService.Method
     router.registerHandler(
       forMethod: Method.Connect.descriptor,
-      deserializer: ProtobufDeserializer<Chat_V1_ConnectRequest>(),
+      deserializer: SizeLimitedDeserializer<Chat_V1_ConnectRequest>(limit: maxRequestBytes),
       serializer: EncodedEventSerializer(),
       handler: { request, _ in try await connect(ServerRequest(stream: request).message) }
     )
-    router.registerUnary(Method.CreateGroupChat.descriptor) { (request: Chat_V1_GroupRequest, caller) in
+    router.registerUnary(Method.CreateGroupChat.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_GroupRequest, caller) in
       try registry.createGroup(request.group, by: caller)
       return Google_Protobuf_Empty()
     }
-    router.registerUnary(Method.JoinGroupChat.descriptor) { (request: Chat_V1_GroupRequest, caller) in
+    router.registerUnary(Method.JoinGroupChat.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_GroupRequest, caller) in
       try registry.joinGroup(request.group, by: caller)
       return Google_Protobuf_Empty()
     }
-    router.registerUnary(Method.LeaveGroupChat.descriptor) { (request: Chat_V1_GroupRequest, caller) in
+    router.registerUnary(Method.LeaveGroupChat.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_GroupRequest, caller) in
       try registry.leaveGroup(request.group, by: caller)
       return Google_Protobuf_Empty()
     }
-    router.registerUnary(Method.SendMessage.descriptor) { (request: Chat_V1_SendMessageRequest, caller) in
+    router.registerUnary(Method.SendMessage.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_SendMessageRequest, caller) in
       try registry.send(request.text, to: request.to, from: caller)
       return Google_Protobuf_Empty()
     }
-    router.registerUnary(Method.ListChannels.descriptor) { (_: Google_Protobuf_Empty, caller) in
+    router.registerUnary(Method.ListChannels.descriptor, maxRequestBytes: maxRequestBytes) { (_: Google_Protobuf_Empty, caller) in
       var response = Chat_V1_ListChannelsResponse()
       response.channels = try registry.listChannels(for: caller)
       return response
@@ -90,11 +93,12 @@ extension RPCRouter {
   /// authenticated caller (see `AuthInterceptor`).
   fileprivate mutating func registerUnary<Input: SwiftProtobuf.Message, Output: SwiftProtobuf.Message>(
     _ descriptor: MethodDescriptor,
+    maxRequestBytes: Int,
     _ body: @escaping @Sendable (Input, String) throws -> Output
   ) {
     registerHandler(
       forMethod: descriptor,
-      deserializer: ProtobufDeserializer<Input>(),
+      deserializer: SizeLimitedDeserializer<Input>(limit: maxRequestBytes),
       serializer: ProtobufSerializer<Output>(),
       handler: { request, _ in
         let input = try await ServerRequest(stream: request).message

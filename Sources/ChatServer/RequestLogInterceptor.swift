@@ -18,28 +18,35 @@ public struct RequestLogInterceptor: ServerInterceptor {
   ) async throws -> StreamingServerResponse<Output> {
     let start = ContinuousClock.now
     let method = context.descriptor.method
-    let user = AuthInterceptor.credential(in: request.metadata).map { ChatName($0)?.display ?? quoted($0) } ?? "-"
     do {
       let response = try await next(request, context)
       if case .failure(let error) = response.accepted {
-        logFailure(error, method: method, user: user, peer: context.remotePeer)
+        logFailure(error, method: method, request: request.metadata, peer: context.remotePeer)
       } else {
         logger.debug(
           "rpc accepted",
-          metadata: ["method": "\(method)", "user": "\(user)", "duration": "\(ContinuousClock.now - start)"])
+          metadata: [
+            "method": "\(method)", "user": "\(Self.user(in: request.metadata))",
+            "duration": "\(ContinuousClock.now - start)",
+          ])
       }
       return response
     } catch {
-      logFailure(RPCError(converting: error), method: method, user: user, peer: context.remotePeer)
+      logFailure(RPCError(converting: error), method: method, request: request.metadata, peer: context.remotePeer)
       throw error
     }
   }
 
-  private func logFailure(_ error: RPCError, method: String, user: String, peer: String) {
+  /// Who the call claims to be, printable (computed only when logged).
+  private static func user(in metadata: Metadata) -> String {
+    AuthInterceptor.credential(in: metadata).map { ChatName($0)?.display ?? quoted($0) } ?? "-"
+  }
+
+  private func logFailure(_ error: RPCError, method: String, request: Metadata, peer: String) {
     logger.info(
       "rpc failed",
       metadata: [
-        "method": "\(method)", "user": "\(user)", "peer": "\(peer)",
+        "method": "\(method)", "user": "\(Self.user(in: request))", "peer": "\(peer)",
         "code": "\(error.code)", "error": "\(error.message)",
       ])
   }

@@ -189,6 +189,28 @@ struct EndToEndTests {
     try await server.stop()
   }
 
+  @Test("shutdown completes in time even while a stalled client blocks its stream")
+  func shutdownWithStalledClient() async throws {
+    let server = try await TestServer { $0.shutdownTimeout = .seconds(1) }
+    let alice = try await server.user("alice")
+    try await alice.create("g")
+    let stalled = try await SilentUser.connect("stalled", port: server.port)
+    _ = try await alice.chat.joinGroupChat(.with { $0.group = "g" }, metadata: ["authorization": "stalled"])
+    // 300 KB: more than the stalled stream's window and buffers, less than its queue.
+    let text = String(repeating: "s", count: 3_000)
+    for i in 0..<100 { try await alice.send("\(i) \(text)", to: "g", .group) }
+    _ = try await alice.next(until: { $0.message.text.hasPrefix("99 ") })
+    #expect(server.registry.snapshot().users.count == 2)
+    let clock = ContinuousClock()
+    let start = clock.now
+    try await server.stop()
+    #expect(clock.now - start < .seconds(5))
+    let end = await alice.streamEnd()
+    #expect(end?.code == .unavailable, "\(String(describing: end))")
+    stalled.close()
+    alice.close()
+  }
+
   @Test("shutdown ends open streams UNAVAILABLE and run() returns")
   func shutdown() async throws {
     let server = try await TestServer()
@@ -206,14 +228,22 @@ struct EndToEndTests {
   }
 }
 
-/// A Connect stream that reads Welcome and then nothing more.
+/// A Connect stream that reads Welcome and then nothing more, until told to
+/// read to the end.
 final class SilentUser: Sendable {
   private let client: GRPCClient<HTTP2ClientTransport.Posix>
   private let tasks: [Task<Void, any Error>]
+  private let stream: Task<RPCError?, Never>
+  private let resume: AsyncStream<Void>.Continuation
 
-  private init(client: GRPCClient<HTTP2ClientTransport.Posix>, tasks: [Task<Void, any Error>]) {
+  private init(
+    client: GRPCClient<HTTP2ClientTransport.Posix>, tasks: [Task<Void, any Error>],
+    stream: Task<RPCError?, Never>, resume: AsyncStream<Void>.Continuation
+  ) {
     self.client = client
     self.tasks = tasks
+    self.stream = stream
+    self.resume = resume
   }
 
   static func connect(_ name: String, port: Int) async throws -> SilentUser {
@@ -226,20 +256,41 @@ final class SilentUser: Sendable {
         target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext, config: config))
     let chat = Chat_V1_ChatService.Client(wrapping: client)
     let (welcomed, signal) = AsyncStream.makeStream(of: Void.self)
+    let (readSignal, resume) = AsyncStream.makeStream(of: Void.self)
     let run = Task { try await client.runConnections() }
-    let stream = Task {
-      try await chat.connect(.with { $0.username = name }) { response in
-        var events = response.messages.makeAsyncIterator()
-        _ = try await events.next()
-        signal.yield()
-        try await Task.sleep(for: .seconds(3600))  // holds the stream open, unread, until cancelled
+    let stream = Task { () -> RPCError? in
+      do {
+        try await chat.connect(.with { $0.username = name }) { response in
+          var events = response.messages.makeAsyncIterator()
+          _ = try await events.next()
+          signal.yield()
+          for await _ in readSignal { break }  // stalls here, unread, until readToEnd()
+          while try await events.next() != nil {}
+        }
+        return nil
+      } catch let error as RPCError {
+        return error
+      } catch {
+        return RPCError(code: .unknown, message: "\(error)")
       }
     }
     _ = try await withTimeout(5, "Welcome") { await welcomed.first { _ in true } }
-    return SilentUser(client: client, tasks: [run, stream])
+    return SilentUser(client: client, tasks: [run], stream: stream, resume: resume)
+  }
+
+  /// Starts reading; returns how the stream ended.
+  func readToEnd(_ seconds: Double = 10) async -> RPCError? {
+    resume.yield()
+    do {
+      return try await withTimeout(seconds, "a silent stream to end") { [stream] in await stream.value }
+    } catch {
+      return RPCError(code: .deadlineExceeded, message: "\(error)")
+    }
   }
 
   func close() {
+    resume.finish()
+    stream.cancel()
     for task in tasks { task.cancel() }
     client.beginGracefulShutdown()
   }

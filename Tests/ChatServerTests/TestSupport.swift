@@ -35,9 +35,9 @@ final class TestServer: Sendable {
   private let runTask: Task<Void, any Error>
 
   /// Rate limiting is off unless `configure` turns it on.
-  init(_ configure: (inout ChatServerConfiguration) -> Void = { _ in }) async throws {
+  init(logLevel: Logger.Level = .debug, _ configure: (inout ChatServerConfiguration) -> Void = { _ in }) async throws {
     var handler = logs
-    handler.logLevel = .debug
+    handler.logLevel = logLevel
     let logger = Logger(label: "test-server") { _ in handler }
     var configuration = ChatServerConfiguration()
     configuration.port = 0
@@ -73,10 +73,14 @@ final class TestUser: Sendable {
   private let clientTask: Task<Void, any Error>
   private let streamTask: Task<RPCError?, Never>
 
-  private init(name: String, port: Int) throws {
+  private init(
+    name: String, port: Int, security: HTTP2ClientTransport.Posix.TransportSecurity,
+    config: HTTP2ClientTransport.Posix.Config
+  ) throws {
     self.name = name
     client = GRPCClient(
-      transport: try .http2NIOPosix(target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: .plaintext))
+      transport: try .http2NIOPosix(
+        target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: security, config: config))
     chat = Chat_V1_ChatService.Client(wrapping: client)
     clientTask = Task { [client] in try await client.runConnections() }
     let inbox = Inbox()
@@ -97,18 +101,31 @@ final class TestUser: Sendable {
   }
 
   /// Connects and waits for Welcome.
-  static func connect(_ name: String, port: Int) async throws -> TestUser {
-    let user = try TestUser(name: name, port: port)
-    let welcome = try await user.next()
-    guard welcome.hasWelcome else {
-      throw RPCError(code: .internalError, message: "first event is not Welcome: \(welcome)")
+  static func connect(
+    _ name: String, port: Int, security: HTTP2ClientTransport.Posix.TransportSecurity = .plaintext,
+    config: HTTP2ClientTransport.Posix.Config = .defaults
+  ) async throws -> TestUser {
+    try await connectWelcomed(name, port: port, security: security, config: config).user
+  }
+
+  /// Connects and returns the user with its Welcome (whose session id `--auth session` needs).
+  static func connectWelcomed(
+    _ name: String, port: Int, security: HTTP2ClientTransport.Posix.TransportSecurity = .plaintext,
+    config: HTTP2ClientTransport.Posix.Config = .defaults
+  ) async throws -> (user: TestUser, welcome: Chat_V1_Welcome) {
+    let user = try TestUser(name: name, port: port, security: security, config: config)
+    let event = try await user.next()
+    guard case .welcome(let welcome)? = event.kind else {
+      throw RPCError(code: .internalError, message: "first event is not Welcome: \(event)")
     }
-    return user
+    return (user, welcome)
   }
 
   /// Starts a Connect that must fail; returns its error.
-  static func failingConnect(_ name: String, port: Int) async throws -> RPCError? {
-    let user = try TestUser(name: name, port: port)
+  static func failingConnect(
+    _ name: String, port: Int, security: HTTP2ClientTransport.Posix.TransportSecurity = .plaintext
+  ) async throws -> RPCError? {
+    let user = try TestUser(name: name, port: port, security: security, config: .defaults)
     defer { user.close() }
     return await user.streamEnd()
   }
@@ -202,6 +219,8 @@ extension Chat_V1_Event {
 final class Inbox: Sendable {
   private struct State {
     var events: [Chat_V1_Event] = []
+    /// Index of the next unread event (the array is compacted when drained).
+    var head = 0
     var finished = false
     var waiter: CheckedContinuation<Chat_V1_Event?, Never>?
   }
@@ -229,7 +248,15 @@ final class Inbox: Sendable {
     await withTaskCancellationHandler {
       await withCheckedContinuation { continuation in
         let ready: Chat_V1_Event?? = state.withLock { state in
-          if !state.events.isEmpty { return .some(state.events.removeFirst()) }
+          if state.head < state.events.count {
+            let event = state.events[state.head]
+            state.head += 1
+            if state.head == state.events.count {
+              state.events.removeAll(keepingCapacity: true)
+              state.head = 0
+            }
+            return .some(event)
+          }
           if state.finished || Task.isCancelled { return .some(nil) }
           state.waiter = continuation
           return .none
