@@ -52,6 +52,7 @@ let package = Package(
       name: "ChatServer",
       dependencies: [
         "ChatAPI",
+        "CReadline",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -113,6 +114,8 @@ let package = Package(
       name: "ChatServerTests",
       dependencies: [
         "ChatServer",
+        // Built for the console tests, which run the real executable.
+        "chat-server",
         "ChatAPI",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),

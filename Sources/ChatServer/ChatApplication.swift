@@ -28,6 +28,8 @@ public struct ChatServerConfiguration: Sendable {
   public var handleSignals = true
   /// How long graceful shutdown may take before open calls are cancelled.
   public var shutdownTimeout: Duration = .seconds(3)
+  /// The operator console on stdin and stdout; nil runs none (tests do not).
+  public var console: ConsoleConfiguration?
 
   public init() {}
 
@@ -65,7 +67,7 @@ public struct TLSFiles: Sendable {
   }
 }
 
-/// The chat server: registry, gRPC server and (later) console, run as one
+/// The chat server: registry, gRPC server and operator console, run as one
 /// `ServiceGroup`. `chat-server` and the tests both build it.
 public final class ChatApplication: Sendable {
   public let registry: ChatRegistry
@@ -108,6 +110,17 @@ public final class ChatApplication: Sendable {
       gracefulShutdownSignals: configuration.handleSignals ? [.sigterm, .sigint] : [],
       logger: logger
     )
+    if let console = configuration.console {
+      // Last, so graceful shutdown stops it first; it returns early only
+      // for its `shutdown` command, which shuts the group down.
+      serviceConfiguration.services.append(
+        .init(
+          service: ConsoleService(
+            console: OperatorConsole(registry: registry, logger: logger), configuration: console, logger: logger,
+            serverListening: { _ = try await transport.listeningAddress }),
+          successTerminationBehavior: .gracefullyShutdownGroup,
+          failureTerminationBehavior: .gracefullyShutdownGroup))
+    }
     serviceConfiguration.maximumGracefulShutdownDuration = configuration.shutdownTimeout
     self.group = ServiceGroup(configuration: serviceConfiguration)
   }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ChatServer
 import Logging
 
@@ -61,6 +62,12 @@ struct ChatServerCommand: AsyncParsableCommand {
   @Option(help: "The PEM private key of --tls-cert.")
   var tlsKey: String?
 
+  @Flag(help: "Run without the operator console on stdin.")
+  var noConsole = false
+
+  @Option(help: "Where the console keeps its history (default ~/.chat_server_history; created readable by its owner only).")
+  var historyFile: String?
+
   func validate() throws {
     guard (0...65535).contains(port) else {
       throw ValidationError("--port \(port) is not a port number: use 0 to 65535.")
@@ -89,7 +96,11 @@ struct ChatServerCommand: AsyncParsableCommand {
   }
 
   func run() async throws {
-    var sinks: [any LogSink] = [FileDescriptorLogSink.standardError]
+    // A closed stdout or stderr must fail a write, not kill the server.
+    signal(SIGPIPE, SIG_IGN)
+    let console = noConsole ? nil : ConsoleConfiguration(historyFile: historyFile ?? ConsoleConfiguration.defaultHistoryFile)
+    // Through the console, which keeps its prompt intact when it owns a terminal.
+    var sinks: [any LogSink] = [console?.logSink ?? FileDescriptorLogSink.standardError]
     if let logFile {
       do {
         sinks.append(try FileDescriptorLogSink(appendingTo: logFile))
@@ -116,6 +127,7 @@ struct ChatServerCommand: AsyncParsableCommand {
     if let tlsCert, let tlsKey {
       configuration.tls = TLSFiles(certificateChain: tlsCert, privateKey: tlsKey)
     }
+    configuration.console = console
     try await ChatApplication(configuration: configuration, logger: logger).run()
   }
 }
