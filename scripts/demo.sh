@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # The demo behind logs.txt: a chat-server on a free port, three scripted
 # chat-clients (alice, bob, carol) that create and join groups, chat in a
-# group and directly, list channels and make mistakes; the operator kicks
-# carol from the server console, bob quits, and alice stays until the server
-# shuts down. Every line the server and the clients print goes to logs.txt at
+# group and directly, list channels and make mistakes; the operator, on the
+# server's console, lists users, kicks carol and broadcasts a notice; bob
+# quits, and alice stays until the operator shuts the server down. Every line the server and the clients print goes to logs.txt at
 # the repository root, in time order, labelled, with the seconds since the
 # demo began.
 #
@@ -92,7 +92,10 @@ carol() {
   at 11 ""
 }
 console() {
+  at 4.2 "users"
   at 6.5 "kick carol spamming"
+  at 9.2 "broadcast server restarts at 18:00"
+  at 10 "shutdown"
 }
 
 # run NAME: one scripted client; its exit status is logged when it ends.
@@ -112,11 +115,10 @@ console | while IFS= read -r command; do
   echo "$command" >&3
 done
 
-at 10 "" >/dev/null
-echo "> SIGTERM" | label console
-kill -TERM "$server_pid"
-wait "$server_pid" || true
+server_status=0
+wait "$server_pid" || server_status=$?
 server_pid=
+echo "[exit status $server_status]" | label server
 wait  # for the clients
 sleep 0.5  # and the last lines through the label pipes
 
