@@ -10,7 +10,8 @@ let package = Package(
   name: "chat",
   platforms: [.macOS(.v15)],
   products: [
-    .executable(name: "chat-server", targets: ["chat-server"])
+    .executable(name: "chat-server", targets: ["chat-server"]),
+    .executable(name: "chat-client", targets: ["chat-client"]),
   ],
   dependencies: [
     .package(url: "https://github.com/grpc/grpc-swift-2.git", from: "2.4.3"),
@@ -68,6 +69,44 @@ let package = Package(
         "ChatServer",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // The example client (client/): its logic as a library, so tests reach it,
+    // and a thin executable over it.
+    .target(
+      name: "ChatClientCore",
+      dependencies: [
+        "ChatAPI",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+      ],
+      path: "client/Core",
+      swiftSettings: swiftSettings
+    ),
+    .executableTarget(
+      name: "chat-client",
+      dependencies: [
+        "ChatClientCore",
+        "ChatAPI",
+        "CReadline",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "ArgumentParser", package: "swift-argument-parser"),
+      ],
+      path: "client/CLI",
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "ChatClientTests",
+      dependencies: [
+        "ChatClientCore",
+        "ChatServer",
+        "ChatAPI",
+        // Not imported: the end-to-end tests run the built executable.
+        "chat-client",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "InMemoryLogging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings
     ),

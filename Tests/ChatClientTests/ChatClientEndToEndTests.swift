@@ -1,0 +1,123 @@
+import ChatServer
+import Testing
+
+/// The real `chat-client` executable, scripted through its standard input,
+/// against a real server.
+@Suite("chat-client end to end")
+struct ChatClientEndToEndTests {
+  @Test("a scripted session prints events, errors and the kick, and exits 1 when kicked")
+  func session() async throws {
+    let server = try await TestServer()
+    let alice = try ChatClientProcess("alice", port: server.port)
+    let bob = try ChatClientProcess("bob", port: server.port)
+    let welcome = try await alice.expect("* connected as alice (session ")
+    #expect(welcome.wholeMatch(of: /\d\d:\d\d:\d\d \* connected as alice \(session \S+\)/) != nil)
+    try await bob.expect("* connected as bob")
+
+    alice.type("/create general")
+    try await alice.expect("> /create general")
+    try await alice.expect("* alice joined #general")
+    bob.type("/join #general")
+    try await bob.expect("* bob joined #general")
+    try await alice.expect("* bob joined #general")
+
+    alice.type("/say general hello bob")
+    try await alice.expect("[#general] alice: hello bob")
+    try await bob.expect("[#general] alice: hello bob")
+    bob.type("/msg alice psst")
+    try await alice.expect("[@bob → alice] psst")
+
+    // Errors are one line each, and the client goes on.
+    alice.type("/join nowhere")
+    try await alice.expect("! NOT_FOUND: no group 'nowhere'.")
+    alice.type("just text")
+    try await alice.expect("! no channel to send to: /to #<group> or /to @<user> first, or /help.")
+    alice.type("/frobnicate")
+    try await alice.expect("! unknown command '/frobnicate': /help lists the commands.")
+
+    alice.type("/to @bob")
+    try await alice.expect("* talking to @bob")
+    alice.type("plain lines go to bob")
+    try await bob.expect("[@alice → bob] plain lines go to bob")
+    alice.type("/list")
+    try await alice.expect("* users: @alice, @bob; groups: #general")
+
+    _ = try server.registry.kick("alice", reason: "flooding")
+    try await alice.expect("! disconnected: PERMISSION_DENIED: kicked by the operator: flooding")
+    #expect(try await alice.exitStatus() == 1)
+    try await bob.expect("* alice left #general (kicked)")
+
+    bob.type("/quit")
+    #expect(try await bob.exitStatus() == 0)
+    try await server.stop()
+  }
+
+  @Test("a script runs to its end, in order, then the client disconnects and exits 0")
+  func endOfInput() async throws {
+    let server = try await TestServer()
+    let bob = try ChatClientProcess("bob", port: server.port)
+    try await bob.expect("* connected as bob")
+    bob.type("/create g")
+    try await bob.expect("* bob joined #g")
+
+    // The whole script at once, then the end of input.
+    let alice = try ChatClientProcess("alice", port: server.port)
+    alice.type("/join g")
+    alice.type("/say g one")
+    alice.type("/say g two")
+    try alice.endInput()
+    try await bob.expect("* alice joined #g")
+    try await bob.expect("[#g] alice: one")
+    try await bob.expect("[#g] alice: two")
+    try await bob.expect("* alice left #g (disconnected)")
+    #expect(try await alice.exitStatus() == 0)
+    try await alice.expect("> /say g two")
+
+    try bob.endInput()
+    #expect(try await bob.exitStatus() == 0)
+    try await server.stop()
+  }
+
+  @Test("a name the server refuses ends the client with the reason and status 1")
+  func refused() async throws {
+    let server = try await TestServer()
+    let bob = try ChatClientProcess("bob", port: server.port)
+    try await bob.expect("* connected as bob")
+    let impostor = try ChatClientProcess("BOB", port: server.port)
+    try await impostor.expect("! cannot connect: ALREADY_EXISTS: user 'BOB' is already connected.")
+    #expect(try await impostor.exitStatus() == 1)
+    try bob.endInput()
+    #expect(try await bob.exitStatus() == 0)
+    try await server.stop()
+  }
+
+  @Test("with --auth session the calls carry the session id from Welcome, as a server in session mode wants")
+  func sessionAuthorization() async throws {
+    let server = try await TestServer { $0.auth = .session }
+    let alice = try ChatClientProcess("alice", port: server.port, arguments: ["--auth", "session"])
+    try await alice.expect("* connected as alice")
+    alice.type("/create g")
+    try await alice.expect("* alice joined #g")
+
+    // A client that names its user instead is refused, call by call.
+    let bob = try ChatClientProcess("bob", port: server.port)
+    try await bob.expect("* connected as bob")
+    bob.type("/join g")
+    try await bob.expect("! UNAUTHENTICATED: ")
+    bob.type("/quit")
+    #expect(try await bob.exitStatus() == 0)
+    try alice.endInput()
+    #expect(try await alice.exitStatus() == 0)
+    try await server.stop()
+  }
+
+  @Test("a server shutting down ends the session with UNAVAILABLE and status 1")
+  func shutdown() async throws {
+    let server = try await TestServer()
+    let alice = try ChatClientProcess("alice", port: server.port)
+    try await alice.expect("* connected as alice")
+    try await server.stop()
+    try await alice.expect("! disconnected: UNAVAILABLE: the server is shutting down.")
+    #expect(try await alice.exitStatus() == 1)
+  }
+}

@@ -1,0 +1,200 @@
+import Foundation
+import Synchronization
+
+/// The built `chat-client` executable, run with its standard input and output
+/// on pipes: the test types lines and waits for what it prints.
+final class ChatClientProcess {
+  let name: String
+  let output = Transcript()
+  private let process = Process()
+  private let input = Pipe()
+  private let exit = ExitStatus()
+
+  init(_ name: String, port: Int, arguments: [String] = []) throws {
+    // A client that has exited must fail the test, not kill it when the
+    // test writes to its standard input.
+    signal(SIGPIPE, SIG_IGN)
+    self.name = name
+    process.executableURL = try Self.executable()
+    process.arguments = [name, "--server", "127.0.0.1:\(port)"] + arguments
+    process.standardInput = input
+    let stdout = Pipe()
+    process.standardOutput = stdout
+    process.standardError = stdout
+    stdout.fileHandleForReading.readabilityHandler = { [output] handle in
+      let data = handle.availableData
+      if data.isEmpty {
+        handle.readabilityHandler = nil
+        output.close()
+      } else {
+        output.append(data)
+      }
+    }
+    process.terminationHandler = { [exit] process in exit.set(process.terminationStatus) }
+    try process.run()
+  }
+
+  deinit {
+    if process.isRunning { process.terminate() }
+  }
+
+  /// Types one line.
+  func type(_ line: String) {
+    input.fileHandleForWriting.write(Data((line + "\n").utf8))
+  }
+
+  /// Ends standard input, as at the end of a script.
+  func endInput() throws {
+    try input.fileHandleForWriting.close()
+  }
+
+  /// Waits for the next line (after the last one waited for) that contains
+  /// `text`; fails with everything printed so far if none comes.
+  @discardableResult
+  func expect(_ text: String, seconds: Double = 5) async throws -> String {
+    let line = try? await withTimeout(seconds, "\(name) to print \(text)") { [output] in
+      await output.line { $0.contains(text) }
+    }
+    guard let line else {
+      throw ClientOutputError(name: name, expected: text, printed: output.everything)
+    }
+    return line
+  }
+
+  /// The exit status, within `seconds`.
+  func exitStatus(seconds: Double = 5) async throws -> Int32? {
+    try await withTimeout(seconds, "\(name) to exit") { [exit] in await exit.value() }
+  }
+
+  /// The directory of the running test bundle or one of its parents holds
+  /// every product of the build, `chat-client` among them.
+  private static func executable() throws -> URL {
+    var directory = Bundle.main.executableURL ?? URL(fileURLWithPath: CommandLine.arguments[0])
+    while directory.pathComponents.count > 1 {
+      directory.deleteLastPathComponent()
+      let candidate = directory.appendingPathComponent("chat-client")
+      if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+    }
+    throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "chat-client next to \(CommandLine.arguments[0])"])
+  }
+}
+
+struct ClientOutputError: Error, CustomStringConvertible {
+  let name: String
+  let expected: String
+  let printed: [String]
+  var description: String {
+    "\(name) did not print '\(expected)'; it printed:\n" + printed.joined(separator: "\n")
+  }
+}
+
+/// Everything a process printed, as lines, and a cursor: `line(where:)`
+/// waits for the first line past the cursor that matches, and moves the
+/// cursor past it.
+final class Transcript: Sendable {
+  private struct State {
+    var pending: [UInt8] = []
+    var lines: [String] = []
+    var cursor = 0
+    var closed = false
+    var waiter: (match: @Sendable (String) -> Bool, continuation: CheckedContinuation<String?, Never>)?
+
+    /// Finds a match for the waiter, or nil if it must go on waiting.
+    mutating func match(_ match: (String) -> Bool) -> String?? {
+      if let index = lines[cursor...].firstIndex(where: match) {
+        cursor = index + 1
+        return .some(lines[index])
+      }
+      return closed ? .some(nil) : .none
+    }
+
+    /// The waiter and what to resume it with, if it can stop waiting.
+    mutating func resumeWaiterIfMatched() -> (CheckedContinuation<String?, Never>, String?)? {
+      guard let waiter else { return nil }
+      guard let found = match(waiter.match) else { return nil }
+      self.waiter = nil
+      return (waiter.continuation, found)
+    }
+  }
+  private let state = Mutex(State())
+
+  var everything: [String] { state.withLock { $0.lines } }
+
+  func append(_ data: Data) {
+    let resume = state.withLock { state -> (CheckedContinuation<String?, Never>, String?)? in
+      state.pending += data
+      while let newline = state.pending.firstIndex(of: UInt8(ascii: "\n")) {
+        state.lines.append(String(decoding: state.pending[..<newline], as: UTF8.self))
+        state.pending.removeSubrange(...newline)
+      }
+      return state.resumeWaiterIfMatched()
+    }
+    if let (continuation, line) = resume { continuation.resume(returning: line) }
+  }
+
+  func close() {
+    let resume = state.withLock { state -> (CheckedContinuation<String?, Never>, String?)? in
+      if !state.pending.isEmpty {
+        state.lines.append(String(decoding: state.pending, as: UTF8.self))
+        state.pending = []
+      }
+      state.closed = true
+      return state.resumeWaiterIfMatched()
+    }
+    if let (continuation, line) = resume { continuation.resume(returning: line) }
+  }
+
+  /// The next matching line; nil if the output ends first or the waiting task
+  /// is cancelled.
+  func line(where match: @escaping @Sendable (String) -> Bool) async -> String? {
+    await withTaskCancellationHandler {
+      await withCheckedContinuation { continuation in
+        let found: String?? = state.withLock { state in
+          if Task.isCancelled { return .some(nil) }
+          let found = state.match(match)
+          if found == nil { state.waiter = (match, continuation) }
+          return found
+        }
+        if let found { continuation.resume(returning: found) }
+      }
+    } onCancel: {
+      let waiter = state.withLock { $0.waiter.take() }
+      waiter?.continuation.resume(returning: nil)
+    }
+  }
+}
+
+/// A process's exit status, once it has exited.
+final class ExitStatus: Sendable {
+  private struct State {
+    var status: Int32?
+    var waiter: CheckedContinuation<Int32?, Never>?
+  }
+  private let state = Mutex(State())
+
+  func set(_ status: Int32) {
+    let waiter = state.withLock { state in
+      state.status = status
+      return state.waiter.take()
+    }
+    waiter?.resume(returning: status)
+  }
+
+  /// The status; nil if the waiting task is cancelled first.
+  func value() async -> Int32? {
+    await withTaskCancellationHandler {
+      await withCheckedContinuation { continuation in
+        let ready: Int32?? = state.withLock { state in
+          if let status = state.status { return .some(status) }
+          if Task.isCancelled { return .some(nil) }
+          state.waiter = continuation
+          return .none
+        }
+        if let ready { continuation.resume(returning: ready) }
+      }
+    } onCancel: {
+      let waiter = state.withLock { $0.waiter.take() }
+      waiter?.resume(returning: nil)
+    }
+  }
+}

@@ -1,0 +1,45 @@
+import ChatAPI
+
+/// Where a message goes: `#group` or `@user`.
+public enum ChatTarget: Hashable, Sendable, CustomStringConvertible {
+  case group(String)
+  case user(String)
+
+  /// `#name` is a group, `@name` a user; anything else is not a target.
+  public init?(parsing text: String) {
+    guard let sigil = text.first, text.count > 1 else { return nil }
+    let name = String(text.dropFirst())
+    switch sigil {
+    case "#": self = .group(name)
+    case "@": self = .user(name)
+    default: return nil
+    }
+  }
+
+  public var name: String {
+    switch self {
+    case .group(let name), .user(let name): name
+    }
+  }
+
+  public var description: String {
+    switch self {
+    case .group(let name): "#\(name)"
+    case .user(let name): "@\(name)"
+    }
+  }
+
+  /// The channel `SendMessage` expects.
+  public var channel: Chat_V1_Channel {
+    .with {
+      switch self {
+      case .group(let name):
+        $0.type = .group
+        $0.name = name
+      case .user(let name):
+        $0.type = .user
+        $0.name = name
+      }
+    }
+  }
+}

@@ -1,0 +1,117 @@
+import ChatAPI
+import Foundation
+import GRPCCore
+
+/// The lines the client prints, each starting with a short local time:
+///
+///     09:07:17 [#general] bob: hi
+///     09:07:18 [@bob → alice] hi
+///     09:07:19 * carol joined #general
+///     09:07:20 * dave left #general (kicked)
+///     09:07:21 ! notice: server restarts at 18:00
+///     09:07:22 ! NOT_FOUND: group 'nowhere' does not exist.
+///
+/// `*` marks what happened, `!` what went wrong or came from the operator.
+/// Everything the server sends is made `terminalSafe` first.
+public struct EventFormatter: Sendable {
+  private let calendar: Calendar
+
+  public init(timeZone: TimeZone = .current) {
+    var calendar = Calendar(identifier: .gregorian)
+    calendar.timeZone = timeZone
+    self.calendar = calendar
+  }
+
+  /// One event, stamped with the server's time for it.
+  public func line(for event: Chat_V1_Event) -> String {
+    let date =
+      event.hasTime
+      ? Date(timeIntervalSince1970: Double(event.time.seconds) + Double(event.time.nanos) / 1e9) : Date()
+    return stamped(describe(event), at: date)
+  }
+
+  /// A line of the client's own, stamped now.
+  public func note(_ text: String, at date: Date = Date()) -> String {
+    stamped("* \(text)", at: date)
+  }
+
+  /// A failed call or a line the client could not act on, after `prefix`
+  /// if there is one: `! cannot connect: UNAVAILABLE: …`.
+  public func failure(_ error: any Error, prefix: String? = nil, at date: Date = Date()) -> String {
+    stamped("! \(prefix.map { "\($0): " } ?? "")\(Self.explain(error))", at: date)
+  }
+
+  /// Why the Connect stream ended; nil if the server closed it without an error.
+  public func disconnected(_ error: (any Error)?, at date: Date = Date()) -> String {
+    let why = error.map(Self.explain) ?? "the server ended the session."
+    return stamped("! disconnected: \(why)", at: date)
+  }
+
+  /// The `/list` answer: `* users: @alice, @bob; groups: #general`.
+  public func channels(_ channels: [Chat_V1_Channel], at date: Date = Date()) -> String {
+    func names(_ type: Chat_V1_ChannelType, _ sigil: String) -> String {
+      let names = channels.filter { $0.type == type }.map { sigil + $0.name.terminalSafe }
+      return names.isEmpty ? "none" : names.joined(separator: ", ")
+    }
+    return note("users: \(names(.user, "@")); groups: \(names(.group, "#"))", at: date)
+  }
+
+  /// A line that came in as typed, for transcripts of scripted sessions.
+  public func echo(_ line: String, at date: Date = Date()) -> String {
+    stamped("> \(line.terminalSafe)", at: date)
+  }
+
+  /// `HH:mm:ss` in the formatter's time zone.
+  public func clock(_ date: Date) -> String {
+    let time = calendar.dateComponents([.hour, .minute, .second], from: date)
+    func twoDigits(_ value: Int?) -> String {
+      let value = value ?? 0
+      return value < 10 ? "0\(value)" : "\(value)"
+    }
+    return "\(twoDigits(time.hour)):\(twoDigits(time.minute)):\(twoDigits(time.second))"
+  }
+
+  private func stamped(_ text: String, at date: Date) -> String {
+    "\(clock(date)) \(text)"
+  }
+
+  private func describe(_ event: Chat_V1_Event) -> String {
+    switch event.kind {
+    case .welcome(let welcome):
+      return "* connected as \(welcome.username.terminalSafe) (session \(welcome.sessionID.terminalSafe))"
+    case .message(let message):
+      let sender = message.sender.terminalSafe
+      let channel = message.channel.name.terminalSafe
+      let text = message.text.terminalSafe
+      switch message.channel.type {
+      case .group: return "[#\(channel)] \(sender): \(text)"
+      case .user: return "[@\(sender) → \(channel)] \(text)"
+      default: return "[?\(channel)] \(sender): \(text)"
+      }
+    case .memberJoined(let joined):
+      return "* \(joined.username.terminalSafe) joined #\(joined.group.terminalSafe)"
+    case .memberLeft(let left):
+      let why: String =
+        switch left.reason {
+        case .left: ""
+        case .disconnected: " (disconnected)"
+        case .kicked: " (kicked)"
+        default: " (for a reason this client does not know)"
+        }
+      return "* \(left.username.terminalSafe) left #\(left.group.terminalSafe)\(why)"
+    case .notice(let notice):
+      return "! notice: \(notice.text.terminalSafe)"
+    case nil:
+      return "* (an event this client does not know)"
+    }
+  }
+
+  /// `NOT_FOUND: group 'x' does not exist.` for a gRPC error.
+  private static func explain(_ error: any Error) -> String {
+    switch error {
+    case let error as RPCError: "\(error.code.canonicalName): \(error.message.terminalSafe)"
+    case let error as CommandError: error.message.terminalSafe
+    default: "\(error)".terminalSafe
+    }
+  }
+}
