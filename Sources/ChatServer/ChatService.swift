@@ -26,7 +26,9 @@ public struct ChatService: RegistrableRPCService {
       forMethod: Method.Connect.descriptor,
       deserializer: SizeLimitedDeserializer<Chat_V1_ConnectRequest>(limit: maxRequestBytes),
       serializer: EncodedEventSerializer(),
-      handler: { request, _ in try await connect(ServerRequest(stream: request).message) }
+      handler: { request, context in
+        try await connect(ServerRequest(stream: request).message, peer: context.remotePeer)
+      }
     )
     router.registerUnary(Method.CreateGroupChat.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_GroupRequest, caller) in
       try registry.createGroup(request.group, by: caller)
@@ -54,10 +56,10 @@ public struct ChatService: RegistrableRPCService {
   /// Registers the user, then streams its session's events until the session
   /// ends. Registration happens inside the producer, which always runs to its
   /// end, so every session that is registered is also ended.
-  func connect(_ request: Chat_V1_ConnectRequest) throws -> StreamingServerResponse<EncodedEvent> {
+  func connect(_ request: Chat_V1_ConnectRequest, peer: String) throws -> StreamingServerResponse<EncodedEvent> {
     let name = try ChatName.validate(request.username, as: .user)
     return StreamingServerResponse { writer in
-      let session = try registry.connect(name)
+      let session = try registry.connect(name, peer: peer)
       // gRPC reports a client that cancels or vanishes through this handler,
       // not by cancelling the task; closing the queue wakes the loop below.
       return try await withRPCCancellationHandler {
