@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 import ChatAPI
 import ChatClientCore
 import GRPCCore
@@ -29,6 +30,25 @@ struct ChatClientCommand: AsyncParsableCommand {
   @Option(help: "How calls prove who they are, as the server's --auth: 'username' or 'session' (the session id from Welcome).")
   var auth = CallAuthorization.username
 
+  @Flag(help: "Connect over TLS, trusting the system's roots (implied by --tls-ca and --tls-insecure).")
+  var tls = false
+
+  @Option(help: "Connect over TLS, trusting this PEM CA certificate (e.g. a self-signed server's).")
+  var tlsCA: String?
+
+  @Flag(help: "Connect over TLS without verifying the server's certificate (test certificates only).")
+  var tlsInsecure = false
+
+  /// Plaintext unless a TLS option is given.
+  var transportSecurity: HTTP2ClientTransport.Posix.TransportSecurity {
+    guard tls || tlsCA != nil || tlsInsecure else { return .plaintext }
+    return .tls(
+      .defaults { config in
+        if let tlsCA { config.trustRoots = .certificates([.file(path: tlsCA, format: .pem)]) }
+        if tlsInsecure { config.serverCertificateVerification = .noVerification }
+      })
+  }
+
   func validate() throws {
     guard ServerAddress(parsing: server) != nil else {
       throw ValidationError("--server '\(server)' is not host:port (IPv6 in brackets: [::1]:50051).")
@@ -42,8 +62,8 @@ struct ChatClientCommand: AsyncParsableCommand {
     console.print(formatter.note("connecting to \(address) as \(username.terminalSafe)"))
 
     let transport = try HTTP2ClientTransport.Posix(
-      target: .dns(host: address.host, port: address.port),
-      transportSecurity: .plaintext
+      target: target(address),
+      transportSecurity: transportSecurity
     )
     let end = try await withGRPCClient(transport: transport) { client in
       await ChatSession(
@@ -67,6 +87,16 @@ struct ChatClientCommand: AsyncParsableCommand {
       throw ExitCode.failure
     }
   }
+}
+
+/// IP literals as IP targets: a DNS target would send an IP as the TLS
+/// server name, which TLS forbids.
+private func target(_ address: ServerAddress) -> any ResolvableTarget {
+  var ipv4 = in_addr()
+  var ipv6 = in6_addr()
+  if inet_pton(AF_INET, address.host, &ipv4) == 1 { return .ipv4(address: address.host, port: address.port) }
+  if inet_pton(AF_INET6, address.host, &ipv6) == 1 { return .ipv6(address: address.host, port: address.port) }
+  return .dns(host: address.host, port: address.port)
 }
 
 extension CallAuthorization: ExpressibleByArgument {}
