@@ -1,5 +1,8 @@
 // GNU readline (Debian: libreadline-dev), for the server console's and the
 // client's terminal mode.
+#if !__has_include(<readline/readline.h>)
+#error "GNU readline's headers are missing: install them with 'apt-get install libreadline-dev' (.ci/run does)."
+#else
 #include <stdio.h>
 #include <readline/readline.h>
 #include <readline/history.h>
@@ -30,3 +33,5 @@ static inline void chat_console_rl_redraw(void) {
   rl_on_new_line();
   rl_redisplay();
 }
+
+#endif
