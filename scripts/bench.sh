@@ -42,6 +42,35 @@ fi
 } > "$out/machine.txt"
 cat "$out/machine.txt"
 
+# Busy cores over the next $1 seconds, all processes together (from /proc/stat).
+busy_cores() {
+  local _ u n s i w q sq st before after
+  read -r _ u n s i w q sq st _ < /proc/stat
+  before=$((u + n + s + q + sq + st))
+  sleep "$1"
+  read -r _ u n s i w q sq st _ < /proc/stat
+  after=$((u + n + s + q + sq + st))
+  awk -v d=$((after - before)) -v hz="$(getconf CLK_TCK)" -v s="$1" 'BEGIN { printf "%.2f", d / hz / s }'
+}
+
+# The machine is shared: wait (up to QUIET_WAIT seconds) until other work
+# leaves it nearly idle (under QUIET_CORES busy cores), so it does not skew a run.
+wait_quiet() {
+  local deadline=$((SECONDS + ${QUIET_WAIT:-600})) busy
+  while :; do
+    busy=$(busy_cores 3)
+    if awk -v b="$busy" -v q="${QUIET_CORES:-0.3}" 'BEGIN { exit !(b < q) }'; then
+      echo "   machine quiet ($busy cores busy)"
+      return
+    fi
+    if [ $SECONDS -ge $deadline ]; then
+      echo "   machine still busy ($busy cores) after ${QUIET_WAIT:-600} s of waiting: running anyway"
+      return
+    fi
+    sleep 5
+  done
+}
+
 arguments() {
   case $1 in
     fanout-1000-flood)   echo fanout --members 1000 --senders 4 --duration 10 ;;
@@ -58,6 +87,7 @@ for name in "${selected[@]}"; do
   args=$(arguments "$name") || { echo "unknown benchmark $name; known: ${all[*]}" >&2; exit 2; }
   for run in $(seq 1 "$runs"); do
     echo "== $name run $run: chat-bench $args --spawn $bin/chat-server"
+    wait_quiet
     # shellcheck disable=SC2086
     "$bin/chat-bench" $args --spawn "$bin/chat-server" --json > "$out/$name-$run.json" 2> "$out/$name-$run.txt"
     status=$?

@@ -85,6 +85,11 @@ public struct BenchReport: Encodable, Sendable {
   /// Present when the server's process id is known.
   public var server: Usage?
   public var bench: Usage
+  /// Cores busy on the whole machine over the measured phase, and how many
+  /// of them neither the server nor the benchmark used (other work on a
+  /// shared machine, which makes the figures less reliable).
+  public var machineCores: Double?
+  public var otherCores: Double?
   public var notes: [String] = []
 
   /// Nothing lost, nobody disconnected, everyone connected.
@@ -95,7 +100,7 @@ public struct BenchReport: Encodable, Sendable {
   private enum CodingKeys: String, CodingKey {
     case scenario, date, target, parameters, connect, messagesSent, sendErrors, deliveriesReceived,
       deliveriesExpected, lost, unconfirmed, outOfOrder, expectedIsExact, sessionsEnded, measuredSeconds,
-      messagesPerSecond, deliveriesPerSecond, latency, server, bench, notes, ok
+      messagesPerSecond, deliveriesPerSecond, latency, server, bench, machineCores, otherCores, notes, ok
   }
 
   public func encode(to encoder: any Encoder) throws {
@@ -120,6 +125,8 @@ public struct BenchReport: Encodable, Sendable {
     try container.encodeIfPresent(latency, forKey: .latency)
     try container.encodeIfPresent(server, forKey: .server)
     try container.encode(bench, forKey: .bench)
+    try container.encodeIfPresent(machineCores, forKey: .machineCores)
+    try container.encodeIfPresent(otherCores, forKey: .otherCores)
     try container.encode(notes, forKey: .notes)
     try container.encode(ok, forKey: .ok)
   }
@@ -158,6 +165,11 @@ public struct BenchReport: Encodable, Sendable {
     }
     if let server { rows.append(("server", usage(server))) } else { rows.append(("server", "not measured (no --server-pid)")) }
     rows.append(("bench", usage(bench)))
+    if let machineCores {
+      var row = "\(f(machineCores)) of \(ProcessInfo.processInfo.activeProcessorCount) cores busy"
+      if let otherCores { row += ", \(f(otherCores)) by other processes" }
+      rows.append(("machine", row))
+    }
     rows.append(("sessions ended", sessionsEnded.isEmpty ? "none" : codes(sessionsEnded, lead: "")))
     rows.append(("result", ok ? "OK" : "NOT OK"))
     for note in notes { rows.append(("note", note)) }

@@ -25,6 +25,7 @@ public enum BenchSummary {
     var latency: Latency?
     var server: Usage?
     var bench: Usage
+    var otherCores: Double?
   }
 
   public static func markdown(files: [String]) throws -> String {
@@ -37,8 +38,8 @@ public enum BenchSummary {
       runs[name, default: []].append(figures)
     }
     var lines = [
-      "| run | ok | lost | messages | deliveries/s | server µs/delivery | server cores | bench cores | p50 ms | p99 ms | p99.9 ms | max ms | connect s | server KiB/session | server µs/session | server RSS MiB |",
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+      "| run | ok | lost | messages | deliveries/s | server µs/delivery | server cores | bench cores | p50 ms | p99 ms | p99.9 ms | max ms | connect s | server KiB/session | server µs/session | server RSS MiB | other cores |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in order {
       let group = runs[name]!
@@ -67,6 +68,7 @@ public enum BenchSummary {
         messaging ? "–" : m({ $0.server?.rssGrowthPerSessionKiB }, 1),
         messaging ? "–" : m({ $0.server?.cpuMicrosPerSession }, 1),
         m({ $0.server.map { Double($0.rssAfterKiB) / 1024 } }, 1),
+        m({ $0.otherCores }),
       ]
       lines.append("| " + cells.joined(separator: " | ") + " |")
     }

@@ -82,8 +82,9 @@ func withFleet<Result: Sendable>(
     let counters = FleetCounters()
     let fleet = Fleet(sessions: sessions, counters: counters, startedAt: startedAt)
     let gate = ConnectGate(limit: plan.connectConcurrency)
+    let connectDeadline = ContinuousClock.now + plan.connectTimeout
     let watchdog = Task {
-      try? await Task.sleep(for: plan.connectTimeout)
+      try? await Task.sleep(until: connectDeadline)
       gate.close()
     }
     defer { watchdog.cancel() }
@@ -96,7 +97,7 @@ func withFleet<Result: Sendable>(
         started += 1
       }
       let startedCount = started
-      _ = await fleet.waitUntil(timeout: plan.connectTimeout) {
+      _ = await fleet.waitUntil(timeout: connectDeadline - .now) {
         counters.welcomed.load(ordering: .relaxed) + counters.failedToConnect.load(ordering: .relaxed)
           >= startedCount
       }

@@ -10,6 +10,8 @@ struct MessagePhase: Sendable {
   var sendErrors: [String: Int]
   var server: ProcessDelta?
   var bench: ProcessDelta
+  /// Cores busy on the whole machine over the phase.
+  var machineCores: Double?
   var notes: [String] = []
 }
 
@@ -29,6 +31,7 @@ extension Fleet {
     target: BenchTarget, senders: [SenderPlan], drainTimeout: Duration,
     expected: @Sendable (BenchSession, [Int]) -> Int
   ) async -> MessagePhase {
+    let machineBefore = MachineSample.read()
     let serverBefore = target.sample()
     let benchBefore = ProcessSample.ofSelf()
     let startedAt = BenchClock.now()
@@ -43,12 +46,14 @@ extension Fleet {
     let drainedAt = await drain(idleTimeout: drainTimeout) { expected($0, accepted) }
     let serverAfter = target.sample()
     let benchAfter = ProcessSample.ofSelf()
+    let machineAfter = MachineSample.read()
     var errors: [String: Int] = [:]
     for counter in counters { errors.merge(counter.errorsByCode, uniquingKeysWith: +) }
     var server: ProcessDelta?
     if let serverBefore, let serverAfter { server = ProcessDelta(before: serverBefore, after: serverAfter) }
     return MessagePhase(
       startedAt: startedAt, sendEndedAt: sendEndedAt, drainedAt: drainedAt, accepted: accepted,
-      sendErrors: errors, server: server, bench: ProcessDelta(before: benchBefore, after: benchAfter))
+      sendErrors: errors, server: server, bench: ProcessDelta(before: benchBefore, after: benchAfter),
+      machineCores: machineBefore.flatMap { before in machineAfter.map { before.cores(until: $0) } })
   }
 }

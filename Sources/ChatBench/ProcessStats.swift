@@ -63,3 +63,28 @@ struct ProcessDelta: Sendable {
   /// Cores kept busy on average.
   var cores: Double { wallSeconds > 0 ? cpuSeconds / wallSeconds : 0 }
 }
+
+/// CPU time of the whole machine (every process), from /proc/stat, so a
+/// report can say how much of it other processes took during a run.
+struct MachineSample: Sendable {
+  /// Busy time (all but idle and iowait) over all cores.
+  var busySeconds: Double
+  var takenAt: UInt64
+
+  static func read() -> MachineSample? {
+    guard let stat = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+      let line = stat.split(separator: "\n").first, line.hasPrefix("cpu ")
+    else { return nil }
+    let ticks = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+    guard ticks.count >= 5 else { return nil }
+    // user nice system idle iowait irq softirq steal (guest time is in user already).
+    let busy = ticks.prefix(8).enumerated().filter { $0.offset != 3 && $0.offset != 4 }.reduce(0) { $0 + $1.element }
+    return MachineSample(busySeconds: busy / Double(sysconf(Int32(_SC_CLK_TCK))), takenAt: BenchClock.now())
+  }
+
+  /// Cores kept busy on average between `self` and `later`.
+  func cores(until later: MachineSample) -> Double {
+    let wall = BenchClock.seconds(from: takenAt, to: later.takenAt)
+    return wall > 0 ? (later.busySeconds - busySeconds) / wall : 0
+  }
+}

@@ -127,10 +127,12 @@ public enum ChatBench {
       names: (0..<count).map(names.user), connections: options.connections ?? count,
       connectConcurrency: options.common.connectConcurrency, connectTimeout: options.common.connectTimeout,
       recordLatency: false)
+    let machineBefore = MachineSample.read()
     let serverBefore = target.sample()
     let benchBefore = ProcessSample.ofSelf()
 
     struct Held: Sendable {
+      var machineConnected: MachineSample?
       var serverConnected: ProcessSample?
       var serverHeld: ProcessSample?
       var benchConnected: ProcessSample
@@ -139,9 +141,10 @@ public enum ChatBench {
     let (held, tallies) = try await withFleet(plan, target: target) { fleet in
       let serverConnected = target.sample()
       let benchConnected = ProcessSample.ofSelf()
+      let machineConnected = MachineSample.read()
       try? await Task.sleep(for: options.hold)
       return Held(
-        serverConnected: serverConnected, serverHeld: target.sample(), benchConnected: benchConnected,
+        machineConnected: machineConnected, serverConnected: serverConnected, serverHeld: target.sample(), benchConnected: benchConnected,
         benchHeld: .ofSelf())
     }
 
@@ -161,6 +164,7 @@ public enum ChatBench {
     }
     report.bench = .measure(
       ProcessDelta(before: benchBefore, after: held.benchConnected), sessions: welcomed, rssAfter: held.benchHeld)
+    report.setMachine(machineBefore.flatMap { before in held.machineConnected.map { before.cores(until: $0) } })
     return report
   }
 }
@@ -251,6 +255,7 @@ extension BenchReport {
     latency = Latency(merged)
     if let server = phase.server { self.server = .measure(server, deliveries: deliveriesReceived) }
     bench = .measure(phase.bench, deliveries: deliveriesReceived)
+    setMachine(phase.machineCores)
     notes += phase.notes
     if BenchClock.seconds(from: phase.sendEndedAt, to: phase.drainedAt) > 0,
       lost > 0
@@ -258,6 +263,15 @@ extension BenchReport {
       notes.append(
         "deliveries stalled: \(lost) still missing \(String(format: "%.1f", BenchClock.seconds(from: phase.sendEndedAt, to: phase.drainedAt))) s after sending stopped")
     }
+  }
+}
+
+extension BenchReport {
+  /// Records the machine's busy cores and what other processes took of them.
+  mutating func setMachine(_ cores: Double?) {
+    machineCores = cores
+    guard let cores, let server else { return }
+    otherCores = Swift.max(0, cores - server.cores - bench.cores)
   }
 }
 
