@@ -50,26 +50,27 @@ struct SessionTally: Sendable {
   var outOfOrder = 0
   var lastMessageID: UInt64 = 0
   var lastReceivedAt: UInt64 = 0
+  /// Message latencies, when this run records them.
   var latency: LatencyHistogram?
   var memberJoined = 0
   var otherEvents = 0
   var departures: [Departure] = []
   var outcome = SessionOutcome.open
 
-  init(index: Int, startedAt: UInt64) {
+  init(index: Int, startedAt: UInt64, recordLatency: Bool = false) {
     self.index = index
     self.startedAt = startedAt
+    if recordLatency { latency = LatencyHistogram() }
   }
 
-  mutating func recordMessage(_ event: BenchEvent, at now: UInt64, latency: Bool) {
+  /// Per delivery: counters, and the latency recorded in place (no copy of the histogram).
+  mutating func recordMessage(_ event: BenchEvent, at now: UInt64) {
     messages += 1
     if event.messageID <= lastMessageID { outOfOrder += 1 }
     lastMessageID = event.messageID
     lastReceivedAt = now
-    if latency && event.sentAt != 0 {
-      let micros = now > event.sentAt ? (now - event.sentAt) / 1000 : 0
-      if self.latency == nil { self.latency = LatencyHistogram() }
-      self.latency!.record(micros)
+    if event.sentAt != 0 {
+      latency?.record(now > event.sentAt ? (now - event.sentAt) / 1000 : 0)
     }
   }
 }
@@ -87,7 +88,7 @@ struct BenchSession: Sendable {
   /// Runs the Connect stream until it ends or the task is cancelled; frees
   /// its `gate` slot at Welcome (or at the end, if Welcome never came).
   func run(gate: ConnectGate, counters: FleetCounters, recordLatency: Bool) async -> SessionTally {
-    let start = SessionTally(index: index, startedAt: BenchClock.now())
+    let start = SessionTally(index: index, startedAt: BenchClock.now(), recordLatency: recordLatency)
     var options = CallOptions.defaults
     // Fail rather than wait forever when the server cannot be reached.
     options.waitForReady = false
@@ -105,7 +106,7 @@ struct BenchSession: Sendable {
           for try await event in response.messages {
             switch event.kind {
             case .message:
-              tally.recordMessage(event, at: BenchClock.now(), latency: recordLatency)
+              tally.recordMessage(event, at: BenchClock.now())
               progress.messages.store(tally.messages, ordering: .relaxed)
             case .welcome:
               tally.welcomedAt = BenchClock.now()
