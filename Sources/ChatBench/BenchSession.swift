@@ -81,6 +81,8 @@ struct BenchSession: Sendable {
   let index: Int
   let name: String
   let connection: BenchConnection
+  /// The only session on its connection.
+  let ownsConnection: Bool
   let progress = SessionProgress()
 
   var authorization: Metadata { ["authorization": .string(name)] }
@@ -134,6 +136,9 @@ struct BenchSession: Sendable {
     }
     if tally.welcomedAt == 0 {
       counters.failedToConnect.add(1, ordering: .relaxed)
+      // A connection nobody else uses would otherwise keep reconnecting,
+      // adding to whatever made this session fail.
+      if ownsConnection { connection.client.beginGracefulShutdown() }
       gate.release()
     }
     if tally.outcome != .open {

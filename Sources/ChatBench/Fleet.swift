@@ -77,7 +77,9 @@ func withFleet<Result: Sendable>(
   let connectionCount = max(1, min(plan.connections, plan.names.count))
   return try await withConnections(connectionCount, to: target) { connections in
     let sessions = plan.names.enumerated().map { index, name in
-      BenchSession(index: index, name: name, connection: connections[index % connectionCount])
+      BenchSession(
+        index: index, name: name, connection: connections[index % connectionCount],
+        ownsConnection: connectionCount == plan.names.count)
     }
     let counters = FleetCounters()
     let fleet = Fleet(sessions: sessions, counters: counters, startedAt: startedAt)

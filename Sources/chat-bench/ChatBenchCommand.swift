@@ -27,7 +27,7 @@ struct TargetOptions: ParsableArguments {
   var json = false
 
   @Option(help: "At most this many sessions connecting at once.")
-  var connectConcurrency = 256
+  var connectConcurrency = CommonOptions().connectConcurrency
 
   @Option(help: "Seconds all sessions may take to reach Welcome.")
   var connectTimeout = 120.0
