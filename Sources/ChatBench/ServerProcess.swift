@@ -22,8 +22,11 @@ public final class ServerProcess: Sendable {
     self.arguments = arguments
   }
 
-  /// Starts `path` and waits (up to `timeout` seconds) until it listens.
-  public static func spawn(path: String, timeout: Double = 30) async throws -> ServerProcess {
+  /// Starts `path` (with `extraArguments` after the benchmark's own) and
+  /// waits (up to `timeout` seconds) until it listens.
+  public static func spawn(
+    path: String, extraArguments: [String] = [], timeout: Double = 30
+  ) async throws -> ServerProcess {
     guard FileManager.default.isExecutableFile(atPath: path) else {
       throw Failure(description: "--spawn \(path) is not an executable file.")
     }
@@ -32,6 +35,7 @@ public final class ServerProcess: Sendable {
     if help.contains("--no-console") { arguments.append("--no-console") }
     // Benchmarks measure the delivery path, not the rate limiter.
     if help.contains("--rate-limit") { arguments += ["--rate-limit", "off"] }
+    arguments += extraArguments
 
     let logPath = NSTemporaryDirectory() + "chat-bench-server-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"
     guard FileManager.default.createFile(atPath: logPath, contents: nil),

@@ -20,6 +20,13 @@ struct TargetOptions: ParsableArguments {
   @Option(help: ArgumentHelp("Start this chat-server binary on a free port, and stop it after.", valueName: "path"))
   var spawn: String?
 
+  @Option(
+    name: .customLong("server-arg"),
+    help: ArgumentHelp(
+      "An option for the --spawn server, after the benchmark's own (repeat it; e.g. --server-arg=--max-queue-bytes=4194304).",
+      valueName: "option"))
+  var serverArguments: [String] = []
+
   @Option(help: "The process id of the --server, when it runs on this machine (for its CPU and memory).")
   var serverPID: Int32?
 
@@ -44,6 +51,9 @@ struct TargetOptions: ParsableArguments {
     }
     if let server, BenchTarget(address: server) == nil {
       throw ValidationError("--server \(server) is not host:port.")
+    }
+    if !serverArguments.isEmpty && spawn == nil {
+      throw ValidationError("--server-arg goes with --spawn.")
     }
     if serverPID != nil && spawn != nil {
       throw ValidationError("--server-pid goes with --server; --spawn knows its server's pid.")
@@ -72,7 +82,7 @@ struct TargetOptions: ParsableArguments {
     var spawned: ServerProcess?
     let target: BenchTarget
     if let spawn {
-      let process = try await ServerProcess.spawn(path: spawn)
+      let process = try await ServerProcess.spawn(path: spawn, extraArguments: serverArguments)
       spawned = process
       target = process.target
     } else {

@@ -38,6 +38,8 @@ final class TestServer: Sendable {
     var configuration = ChatServerConfiguration()
     configuration.port = 0
     configuration.handleSignals = false
+    // The benchmark measures delivery, not the rate limiter.
+    configuration.limits.rateLimit = nil
     let app = ChatApplication(configuration: configuration, logger: logger)
     self.app = app
     runTask = Task { try await app.run() }
