@@ -1,0 +1,260 @@
+import ArgumentParser
+import ChatBench
+import Foundation
+
+/// `chat-bench`: measures a chat server (see BENCHMARKS.md and scripts/bench.sh).
+@main
+struct ChatBenchCommand: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "chat-bench",
+    abstract: "Measures a chat.v1 server: fan-out, held sessions and direct messages.",
+    subcommands: [Fanout.self, Sessions.self, Direct.self, Summarize.self]
+  )
+}
+
+/// Where the server is, how to report, and the limits every scenario shares.
+struct TargetOptions: ParsableArguments {
+  @Option(help: ArgumentHelp("A running server.", valueName: "host:port"))
+  var server: String?
+
+  @Option(help: ArgumentHelp("Start this chat-server binary on a free port, and stop it after.", valueName: "path"))
+  var spawn: String?
+
+  @Option(
+    name: .customLong("server-arg"),
+    help: ArgumentHelp(
+      "An option for the --spawn server, after the benchmark's own (repeat it; e.g. --server-arg=--max-queue-bytes=4194304).",
+      valueName: "option"))
+  var serverArguments: [String] = []
+
+  @Option(help: "The process id of the --server, when it runs on this machine (for its CPU and memory).")
+  var serverPID: Int32?
+
+  @Flag(help: "Print the report as JSON instead of a table.")
+  var json = false
+
+  @Option(help: "At most this many sessions connecting at once.")
+  var connectConcurrency = CommonOptions().connectConcurrency
+
+  @Option(help: "Seconds all sessions may take to reach Welcome.")
+  var connectTimeout = 120.0
+
+  @Option(help: "Seconds setup (group joins) may take.")
+  var setupTimeout = 120.0
+
+  @Option(help: "Seconds deliveries may stall after sending stops before the rest counts as lost.")
+  var drainTimeout = 10.0
+
+  func validate() throws {
+    guard (server == nil) != (spawn == nil) else {
+      throw ValidationError("give exactly one of --server host:port and --spawn path.")
+    }
+    if let server, BenchTarget(address: server) == nil {
+      throw ValidationError("--server \(server) is not host:port.")
+    }
+    if !serverArguments.isEmpty && spawn == nil {
+      throw ValidationError("--server-arg goes with --spawn.")
+    }
+    if serverPID != nil && spawn != nil {
+      throw ValidationError("--server-pid goes with --server; --spawn knows its server's pid.")
+    }
+    guard connectConcurrency >= 1 else {
+      throw ValidationError("--connect-concurrency \(connectConcurrency) must be at least 1.")
+    }
+    for (name, value) in [("--connect-timeout", connectTimeout), ("--setup-timeout", setupTimeout), ("--drain-timeout", drainTimeout)]
+    where !(value > 0) {
+      throw ValidationError("\(name) \(value) must be more than 0 seconds.")
+    }
+  }
+
+  var common: CommonOptions {
+    var common = CommonOptions()
+    common.connectConcurrency = connectConcurrency
+    common.connectTimeout = .seconds(connectTimeout)
+    common.setupTimeout = .seconds(setupTimeout)
+    common.drainTimeout = .seconds(drainTimeout)
+    return common
+  }
+
+  /// Resolves the target (starting the server if asked), runs `scenario`,
+  /// prints its report, and fails the command if the run was not OK.
+  func run(_ scenario: (BenchTarget) async throws -> BenchReport) async throws {
+    var spawned: ServerProcess?
+    let target: BenchTarget
+    if let spawn {
+      let process = try await ServerProcess.spawn(path: spawn, extraArguments: serverArguments)
+      spawned = process
+      target = process.target
+    } else {
+      target = BenchTarget(address: server!, pid: serverPID)!
+    }
+    var report: BenchReport
+    do {
+      report = try await scenario(target)
+    } catch {
+      if let spawned {
+        let wasRunning = spawned.isRunning
+        let exit = await spawned.stop()
+        FileHandle.standardError.write(
+          Data("chat-bench: the server was \(wasRunning ? "running" : "gone (\(exit))"); its log: \(spawned.logPath)\n".utf8))
+      }
+      throw error
+    }
+    if let spawned {
+      report.notes.append("server started as: \(spawn!) \(spawned.arguments.joined(separator: " ")); log: \(spawned.logPath)")
+      if !spawned.isRunning { report.notes.append("the server exited during the run: \(spawned.exitDescription)") }
+      let exit = await spawned.stop()
+      if exit != "exit status 0" { report.notes.append("the server stopped with \(exit)") }
+    }
+    print(json ? report.json() : report.table())
+    if !report.ok { throw ExitCode(1) }
+  }
+}
+
+struct Fanout: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Members in one group; senders post to it; every member times every message.")
+
+  @OptionGroup var target: TargetOptions
+
+  @Option(help: "Members of the group.")
+  var members = 1000
+
+  @Option(help: "Connections the members share (default: one per member).")
+  var connections: Int?
+
+  @Option(help: "Members that send.")
+  var senders = 4
+
+  @Option(help: "Seconds of sending.")
+  var duration = 10.0
+
+  @Option(help: "Messages per second from all senders together (default: as fast as the server accepts).")
+  var rate: Double?
+
+  @Option(help: "When flooding, calls each sender keeps in flight.")
+  var inFlight = 1
+
+  @Option(help: "Bytes of message text (the send time plus padding).")
+  var messageBytes = 64
+
+  func validate() throws {
+    try validateCounts([("--members", members), ("--senders", senders), ("--in-flight", inFlight)], connections: connections)
+    try validateSending(duration: duration, rate: rate, messageBytes: messageBytes)
+    guard senders <= members else { throw ValidationError("--senders \(senders) is more than --members \(members).") }
+  }
+
+  func run() async throws {
+    var options = FanoutOptions()
+    options.members = members
+    options.connections = connections
+    options.senders = senders
+    options.duration = .seconds(duration)
+    options.rate = rate
+    options.inFlight = inFlight
+    options.messageBytes = messageBytes
+    options.common = target.common
+    try await target.run { try await ChatBench.fanout(options, target: $0) }
+  }
+}
+
+struct Sessions: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Sessions connect, all wait for Welcome, and are held: connect time and memory per session.")
+
+  @OptionGroup var target: TargetOptions
+
+  @Option(help: "Sessions to connect.")
+  var sessions = 10_000
+
+  @Option(help: "Connections the sessions share (default: one per session).")
+  var connections: Int?
+
+  @Option(help: "Seconds to hold the sessions after the last Welcome.")
+  var hold = 5.0
+
+  func validate() throws {
+    try validateCounts([("--sessions", sessions)], connections: connections)
+    guard hold >= 0 else { throw ValidationError("--hold \(hold) must not be negative.") }
+  }
+
+  func run() async throws {
+    var options = SessionsOptions()
+    options.sessions = sessions
+    options.connections = connections
+    options.hold = .seconds(hold)
+    options.common = target.common
+    try await target.run { try await ChatBench.sessions(options, target: $0) }
+  }
+}
+
+struct Direct: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Pairs of users send each other direct messages.")
+
+  @OptionGroup var target: TargetOptions
+
+  @Option(help: "Pairs of users.")
+  var pairs = 100
+
+  @Option(help: "Connections the users share (default: one per user).")
+  var connections: Int?
+
+  @Option(help: "Seconds of sending.")
+  var duration = 10.0
+
+  @Option(help: "Messages per second from all users together (default: as fast as the server accepts).")
+  var rate: Double?
+
+  @Option(help: "When flooding, calls each user keeps in flight.")
+  var inFlight = 1
+
+  @Option(help: "Bytes of message text (the send time plus padding).")
+  var messageBytes = 64
+
+  func validate() throws {
+    try validateCounts([("--pairs", pairs), ("--in-flight", inFlight)], connections: connections)
+    try validateSending(duration: duration, rate: rate, messageBytes: messageBytes)
+  }
+
+  func run() async throws {
+    var options = DirectOptions()
+    options.pairs = pairs
+    options.connections = connections
+    options.duration = .seconds(duration)
+    options.rate = rate
+    options.inFlight = inFlight
+    options.messageBytes = messageBytes
+    options.common = target.common
+    try await target.run { try await ChatBench.direct(options, target: $0) }
+  }
+}
+
+private func validateCounts(_ counts: [(String, Int)], connections: Int?) throws {
+  for (name, value) in counts where value < 1 {
+    throw ValidationError("\(name) \(value) must be at least 1.")
+  }
+  if let connections, connections < 1 {
+    throw ValidationError("--connections \(connections) must be at least 1.")
+  }
+}
+
+private func validateSending(duration: Double, rate: Double?, messageBytes: Int) throws {
+  guard duration > 0 else { throw ValidationError("--duration \(duration) must be more than 0 seconds.") }
+  if let rate, !(rate > 0) { throw ValidationError("--rate \(rate) must be more than 0 messages per second.") }
+  guard (20...4096).contains(messageBytes) else {
+    throw ValidationError("--message-bytes \(messageBytes) must be 20 to 4096 (the send time takes up to 20).")
+  }
+}
+
+struct Summarize: ParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Medians of repeated runs' JSON reports (NAME-RUN.json), as a Markdown table.")
+
+  @Argument(help: "JSON reports written with --json.")
+  var files: [String]
+
+  func run() throws {
+    print(try BenchSummary.markdown(files: files))
+  }
+}

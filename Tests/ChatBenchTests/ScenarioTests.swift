@@ -1,0 +1,104 @@
+import ChatBench
+import Testing
+
+/// Each scenario, tiny, end to end against an in-process server: the
+/// figures are the benchmark's business; here nothing may be lost.
+@Suite("chat-bench scenarios end to end")
+struct ScenarioTests {
+  struct FanoutCase: Sendable, CustomTestStringConvertible {
+    var members: Int
+    var connections: Int?
+    var senders: Int
+    var rate: Double?
+    var testDescription: String {
+      "\(members) members on \(connections.map(String.init) ?? "own") connections, \(senders) senders, "
+        + (rate.map { "\($0)/s" } ?? "flooding")
+    }
+  }
+
+  @Test(
+    "a fanout delivers every accepted message to every member",
+    arguments: [
+      FanoutCase(members: 6, connections: nil, senders: 2, rate: nil),
+      FanoutCase(members: 8, connections: 2, senders: 3, rate: nil),
+      FanoutCase(members: 5, connections: 1, senders: 2, rate: 40),
+    ])
+  func fanout(_ testCase: FanoutCase) async throws {
+    var options = FanoutOptions()
+    options.members = testCase.members
+    options.connections = testCase.connections
+    options.senders = testCase.senders
+    options.rate = testCase.rate
+    options.duration = .milliseconds(300)
+    options.common = .test
+    let report = try await TestServer.with { server in
+      try await withTimeout(30, "the fanout run") { [options] in try await ChatBench.fanout(options, target: server.target) }
+    }
+    #expect(report.connect.welcomed == testCase.members)
+    #expect(report.messagesSent > 0)
+    #expect(report.sendErrors.isEmpty)
+    #expect(report.deliveriesExpected == report.messagesSent * testCase.members)
+    #expect(report.deliveriesReceived == report.deliveriesExpected)
+    #expect(report.lost == 0)
+    #expect(report.outOfOrder == 0)
+    #expect(report.expectedIsExact)
+    #expect(report.sessionsEnded.isEmpty)
+    #expect(report.latency?.count == report.deliveriesReceived)
+    #expect(report.ok)
+  }
+
+  @Test("a direct run delivers every message to its recipient and echoes it to its sender")
+  func direct() async throws {
+    var options = DirectOptions()
+    options.pairs = 3
+    options.connections = 2
+    options.duration = .milliseconds(300)
+    options.common = .test
+    let report = try await TestServer.with { server in
+      try await withTimeout(30, "the direct run") { [options] in try await ChatBench.direct(options, target: server.target) }
+    }
+    #expect(report.messagesSent > 0)
+    #expect(report.deliveriesExpected == 2 * report.messagesSent)
+    #expect(report.deliveriesReceived == report.deliveriesExpected)
+    #expect(report.lost == 0)
+    #expect(report.ok)
+  }
+
+  @Test("every session of a sessions run reaches Welcome and stays connected", arguments: [nil, 4] as [Int?])
+  func sessions(connections: Int?) async throws {
+    var options = SessionsOptions()
+    options.sessions = 20
+    options.connections = connections
+    options.hold = .milliseconds(100)
+    options.common = .test
+    options.common.connectConcurrency = 8
+    let report = try await TestServer.with { server in
+      try await withTimeout(30, "the sessions run") { [options] in
+        try await ChatBench.sessions(options, target: server.target)
+      }
+    }
+    #expect(report.connect.sessions == 20)
+    #expect(report.connect.welcomed == 20)
+    #expect(report.connect.failed == 0)
+    #expect(report.connect.connections == (connections ?? 20))
+    #expect(report.sessionsEnded.isEmpty)
+    #expect(report.ok)
+  }
+
+  @Test("the report's JSON carries the figures and the verdict")
+  func json() async throws {
+    var options = SessionsOptions()
+    options.sessions = 3
+    options.hold = .zero
+    options.common = .test
+    let report = try await TestServer.with { server in
+      try await withTimeout(30, "the sessions run") { [options] in
+        try await ChatBench.sessions(options, target: server.target)
+      }
+    }
+    let json = report.json()
+    #expect(json.contains("\"scenario\" : \"sessions\""))
+    #expect(json.contains("\"ok\" : true"))
+    #expect(report.table().contains("result"))
+  }
+}
