@@ -11,8 +11,19 @@ final class BenchConnection: Sendable {
   init(target: BenchTarget) throws {
     client = GRPCClient(
       transport: try .http2NIOPosix(
-        target: .ipv4(address: target.host, port: target.port), transportSecurity: .plaintext))
+        target: .ipv4(address: target.host, port: target.port), transportSecurity: Self.security(target.tls)))
     chat = Chat_V1_ChatService.Client(wrapping: client)
+  }
+
+  private static func security(_ tls: BenchTLS?) -> HTTP2ClientTransport.Posix.TransportSecurity {
+    switch tls {
+    case nil:
+      .plaintext
+    case .trusting(let caPath):
+      .tls(.defaults { $0.trustRoots = .certificates([.file(path: caPath, format: .pem)]) })
+    case .insecure:
+      .tls(.defaults { $0.serverCertificateVerification = .noVerification })
+    }
   }
 }
 

@@ -5,6 +5,8 @@ public struct BenchTarget: Sendable {
   /// The server's process, when it runs on this machine: its CPU time and
   /// memory are then read from /proc.
   public var pid: Int32?
+  /// How to reach a server run with `--tls-cert` (nil: plaintext).
+  public var tls: BenchTLS?
 
   public init(host: String, port: Int, pid: Int32? = nil) {
     self.host = host
@@ -25,4 +27,12 @@ public struct BenchTarget: Sendable {
   func sample() -> ProcessSample? {
     pid.flatMap { ProcessSample.read(pid: $0) }
   }
+}
+
+/// TLS towards the server.
+public enum BenchTLS: Sendable {
+  /// Trust this PEM CA certificate (or the self-signed certificate itself).
+  case trusting(caPath: String)
+  /// Verify nothing (test certificates only).
+  case insecure
 }

@@ -30,6 +30,12 @@ struct TargetOptions: ParsableArguments {
   @Option(help: "The process id of the --server, when it runs on this machine (for its CPU and memory).")
   var serverPID: Int32?
 
+  @Option(help: "Connect over TLS, trusting this PEM CA certificate (a server run with --tls-cert).")
+  var tlsCA: String?
+
+  @Flag(help: "Connect over TLS without verifying the server's certificate (test certificates only).")
+  var tlsInsecure = false
+
   @Flag(help: "Print the report as JSON instead of a table.")
   var json = false
 
@@ -80,13 +86,18 @@ struct TargetOptions: ParsableArguments {
   /// prints its report, and fails the command if the run was not OK.
   func run(_ scenario: (BenchTarget) async throws -> BenchReport) async throws {
     var spawned: ServerProcess?
-    let target: BenchTarget
+    var target: BenchTarget
     if let spawn {
       let process = try await ServerProcess.spawn(path: spawn, extraArguments: serverArguments)
       spawned = process
       target = process.target
     } else {
       target = BenchTarget(address: server!, pid: serverPID)!
+    }
+    if let tlsCA {
+      target.tls = .trusting(caPath: tlsCA)
+    } else if tlsInsecure {
+      target.tls = .insecure
     }
     var report: BenchReport
     do {
