@@ -124,6 +124,7 @@ let package = Package(
       name: "ChatClientTests",
       dependencies: [
         "ChatClientCore",
+        "ChatTestSupport",
         "ChatServer",
         "ChatAPI",
         // Not imported: the end-to-end tests run the built executable.
@@ -134,10 +135,23 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // What the server's, the client's and the benchmark's tests share: a real
+    // in-process server on a free port, and timeouts.
+    .target(
+      name: "ChatTestSupport",
+      dependencies: [
+        "ChatServer",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "InMemoryLogging", package: "swift-log"),
+      ],
+      path: "Tests/ChatTestSupport",
+      swiftSettings: swiftSettings
+    ),
     .testTarget(
       name: "ChatServerTests",
       dependencies: [
         "ChatServer",
+        "ChatTestSupport",
         // Built for the console tests, which run the real executable.
         "chat-server",
         "ChatAPI",
@@ -160,6 +174,7 @@ let package = Package(
       name: "ChatBenchTests",
       dependencies: [
         "ChatBench",
+        "ChatTestSupport",
         "ChatServer",
         "ChatAPI",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),

@@ -1,3 +1,4 @@
+import ChatTestSupport
 import ChatAPI
 import ChatServer
 import GRPCCore

@@ -1,3 +1,4 @@
+import ChatTestSupport
 import NIOCore
 import NIOPosix
 import Synchronization

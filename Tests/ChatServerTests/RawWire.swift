@@ -1,3 +1,4 @@
+import ChatTestSupport
 import GRPCCore
 import NIOCore
 import NIOHPACK

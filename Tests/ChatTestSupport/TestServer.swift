@@ -2,16 +2,15 @@ import ChatServer
 import InMemoryLogging
 import Logging
 
-// A minimal copy of ChatServerTests' TestServer and withTimeout: test targets
-// cannot share files, and the client's tests need nothing else from there.
+// Shared by the server's, the client's and the benchmark's tests.
 
-struct TimedOut: Error, CustomStringConvertible {
-  let what: String
-  var description: String { "timed out waiting for \(what)" }
+public struct TimedOut: Error, CustomStringConvertible {
+  public let what: String
+  public var description: String { "timed out waiting for \(what)" }
 }
 
 /// Runs `body`, failing with `TimedOut` if it takes longer than `seconds`.
-func withTimeout<T: Sendable>(
+public func withTimeout<T: Sendable>(
   _ seconds: Double = 5, _ what: String = "an event", _ body: @escaping @Sendable () async throws -> T
 ) async throws -> T {
   try await withThrowingTaskGroup(of: T.self) { group in
@@ -25,22 +24,25 @@ func withTimeout<T: Sendable>(
   }
 }
 
-/// A real server on 127.0.0.1 and a free port, with an in-memory log.
-final class TestServer: Sendable {
-  let app: ChatApplication
-  let logs = InMemoryLogHandler()
-  let port: Int
+/// A real server in this process, on 127.0.0.1 and a free port, with an
+/// in-memory log.
+public final class TestServer: Sendable {
+  public let app: ChatApplication
+  public let logs = InMemoryLogHandler()
+  public let port: Int
   private let runTask: Task<Void, any Error>
 
-  /// The server's defaults, as `chat-server` has them, unless `configure`
-  /// changes them.
-  init(_ configure: (inout ChatServerConfiguration) -> Void = { _ in }) async throws {
+  /// Rate limiting is off unless `configure` turns it on.
+  public init(
+    logLevel: Logger.Level = .debug, _ configure: (inout ChatServerConfiguration) -> Void = { _ in }
+  ) async throws {
     var handler = logs
-    handler.logLevel = .debug
+    handler.logLevel = logLevel
     let logger = Logger(label: "test-server") { _ in handler }
     var configuration = ChatServerConfiguration()
     configuration.port = 0
     configuration.handleSignals = false
+    configuration.limits.rateLimit = nil
     configure(&configuration)
     let app = ChatApplication(configuration: configuration, logger: logger)
     self.app = app
@@ -48,11 +50,24 @@ final class TestServer: Sendable {
     port = try await withTimeout(10, "the server to listen") { try await app.listeningAddress().port }
   }
 
-  var registry: ChatRegistry { app.registry }
+  public var registry: ChatRegistry { app.registry }
 
   /// Graceful shutdown, then waits for `run()` to return.
-  func stop() async throws {
+  public func stop() async throws {
     await app.shutdown()
     try await withTimeout(10, "the server to stop") { [runTask] in try await runTask.value }
+  }
+
+  /// Runs `body` against a fresh server, stopping it after.
+  public static func with<T: Sendable>(_ body: (TestServer) async throws -> T) async throws -> T {
+    let server = try await TestServer()
+    do {
+      let result = try await body(server)
+      try await server.stop()
+      return result
+    } catch {
+      try? await server.stop()
+      throw error
+    }
   }
 }
