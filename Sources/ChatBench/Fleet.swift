@@ -69,32 +69,44 @@ struct Fleet: Sendable {
 /// Connects `plan.names` to `target` (all reaching Welcome, or the connect
 /// timeout passing), runs `body` while they stay connected, then closes them
 /// and returns `body`'s result with what each session saw.
+///
+/// A connection starts with its first session, under the same gate: grpc-swift
+/// connects as soon as a client runs, so starting every client at once would
+/// be a SYN flood of its own.
 func withFleet<Result: Sendable>(
   _ plan: FleetPlan, target: BenchTarget,
   _ body: @Sendable (Fleet) async throws -> Result
 ) async throws -> (Result, [SessionTally]) {
   let startedAt = BenchClock.now()
   let connectionCount = max(1, min(plan.connections, plan.names.count))
-  return try await withConnections(connectionCount, to: target) { connections in
-    let sessions = plan.names.enumerated().map { index, name in
-      BenchSession(
-        index: index, name: name, connection: connections[index % connectionCount],
-        ownsConnection: connectionCount == plan.names.count)
-    }
-    let counters = FleetCounters()
-    let fleet = Fleet(sessions: sessions, counters: counters, startedAt: startedAt)
-    let gate = ConnectGate(limit: plan.connectConcurrency)
-    let connectDeadline = ContinuousClock.now + plan.connectTimeout
-    let watchdog = Task {
-      try? await Task.sleep(until: connectDeadline)
-      gate.close()
-    }
-    defer { watchdog.cancel() }
+  let connections = try (0..<connectionCount).map { _ in try BenchConnection(target: target) }
+  let sessions = plan.names.enumerated().map { index, name in
+    BenchSession(
+      index: index, name: name, connection: connections[index % connectionCount],
+      ownsConnection: connectionCount == plan.names.count)
+  }
+  let counters = FleetCounters()
+  let fleet = Fleet(sessions: sessions, counters: counters, startedAt: startedAt)
+  let gate = ConnectGate(limit: plan.connectConcurrency)
+  let connectDeadline = ContinuousClock.now + plan.connectTimeout
+  let watchdog = Task {
+    try? await Task.sleep(until: connectDeadline)
+    gate.close()
+  }
+  defer { watchdog.cancel() }
 
+  // Connections run in a group of their own, closed only after every session
+  // has ended: closing one first would end its streams as failures.
+  return try await withThrowingTaskGroup(of: Void.self) { connectionGroup in
+    defer { connectionGroup.cancelAll() }
     return try await withThrowingTaskGroup(of: SessionTally.self) { group in
       var started = 0
       for session in sessions {
         guard await gate.acquire() else { break }
+        // Round robin: sessions 0..<connectionCount are each the first on theirs.
+        if session.index < connectionCount {
+          connectionGroup.addTask { try? await session.connection.client.runConnections() }
+        }
         group.addTask { await session.run(gate: gate, counters: counters, recordLatency: plan.recordLatency) }
         started += 1
       }
@@ -113,6 +125,7 @@ func withFleet<Result: Sendable>(
         group.cancelAll()
         throw error
       }
+      // Each session's stream ends; the session hands back what it saw.
       group.cancelAll()
       var tallies: [SessionTally] = []
       tallies.reserveCapacity(sessions.count)
