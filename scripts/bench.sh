@@ -27,7 +27,12 @@ mkdir -p "$out"
 want=16384
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt $want ]; then
   hard=$(ulimit -Hn)
-  if [ "$hard" = unlimited ] || [ "$hard" -ge $want ]; then ulimit -n $want; else ulimit -n "$hard"; fi
+  if [ "$hard" = unlimited ] || [ "$hard" -ge $want ]; then
+    ulimit -n $want
+  else
+    ulimit -n "$hard"
+    echo "warning: at most $hard descriptors (hard limit): sessions-10k needs more than 10,000" >&2
+  fi
 fi
 
 {
@@ -101,7 +106,8 @@ for name in "${selected[@]}"; do
 done
 
 shopt -s nullglob
-reports=("$out"/*.json)
+reports=()
+for name in "${selected[@]}"; do reports+=("$out/$name"-*.json); done
 if [ ${#reports[@]} -gt 0 ]; then
   "$bin/chat-bench" summarize "${reports[@]}" > "$out/summary.md"
   echo

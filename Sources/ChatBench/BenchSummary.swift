@@ -28,11 +28,19 @@ public enum BenchSummary {
     var otherCores: Double?
   }
 
-  public static func markdown(files: [String]) throws -> String {
+  /// One row per run name, in the order the names first appear in `files`;
+  /// `skipped` lists files that are not reports (e.g. a run cut short).
+  public static func markdown(files: [String]) -> (table: String, skipped: [String]) {
     var runs: [String: [Figures]] = [:]
     var order: [String] = []
-    for file in files.sorted() {
-      let figures = try JSONDecoder().decode(Figures.self, from: Data(contentsOf: URL(fileURLWithPath: file)))
+    var skipped: [String] = []
+    for file in files {
+      guard let data = try? Data(contentsOf: URL(fileURLWithPath: file)),
+        let figures = try? JSONDecoder().decode(Figures.self, from: data)
+      else {
+        skipped.append(file)
+        continue
+      }
       let name = runName(file)
       if runs[name] == nil { order.append(name) }
       runs[name, default: []].append(figures)
@@ -72,7 +80,7 @@ public enum BenchSummary {
       ]
       lines.append("| " + cells.joined(separator: " | ") + " |")
     }
-    return lines.joined(separator: "\n")
+    return (lines.joined(separator: "\n"), skipped)
   }
 
   /// `out/fanout-1000-flood-2.json` → `fanout-1000-flood`.

@@ -266,6 +266,10 @@ struct Summarize: ParsableCommand {
   var files: [String]
 
   func run() throws {
-    print(try BenchSummary.markdown(files: files))
+    let (table, skipped) = BenchSummary.markdown(files: files)
+    for file in skipped {
+      FileHandle.standardError.write(Data("chat-bench: skipped \(file): not a chat-bench JSON report\n".utf8))
+    }
+    print(table)
   }
 }

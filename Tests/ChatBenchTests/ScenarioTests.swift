@@ -1,5 +1,6 @@
 import ChatTestSupport
 import ChatBench
+import Foundation
 import Testing
 
 /// Each scenario, tiny, end to end against an in-process server: the
@@ -86,7 +87,7 @@ struct ScenarioTests {
     #expect(report.ok)
   }
 
-  @Test("the report's JSON carries the figures and the verdict")
+  @Test("the report's JSON carries the figures and the verdict, and summarize reads it back")
   func json() async throws {
     var options = SessionsOptions()
     options.sessions = 3
@@ -101,5 +102,16 @@ struct ScenarioTests {
     #expect(json.contains("\"scenario\" : \"sessions\""))
     #expect(json.contains("\"ok\" : true"))
     #expect(report.table().contains("result"))
+
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chat-bench-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let file = directory.appendingPathComponent("sessions-3-1.json").path
+    try Data(json.utf8).write(to: URL(fileURLWithPath: file))
+    let notReport = directory.appendingPathComponent("sessions-3-2.json").path
+    try Data("{".utf8).write(to: URL(fileURLWithPath: notReport))
+    let (table, skipped) = BenchSummary.markdown(files: [file, notReport])
+    #expect(table.contains("| sessions-3 | 1/1 | 0 |"))
+    #expect(skipped == [notReport])
   }
 }
