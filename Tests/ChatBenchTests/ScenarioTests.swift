@@ -49,6 +49,39 @@ struct ScenarioTests {
     #expect(report.ok)
   }
 
+  @Test("a member kicked mid-run is counted as ended, and expected only what it was sent while a member")
+  func memberEndedEarly() async throws {
+    var options = FanoutOptions()
+    options.members = 5
+    options.senders = 2
+    options.rate = 100
+    options.duration = .seconds(1)
+    options.common = .test
+    let report = try await TestServer.with { server in
+      let run = Task { [options] in try await ChatBench.fanout(options, target: server.target) }
+      // Kick a member that does not send (index 4) once messages flow (the
+      // registry has no event to await for that, so poll its snapshot).
+      let victim = try await withTimeout(10, "messages to flow") {
+        while true {
+          let snapshot = server.app.registry.snapshot()
+          if snapshot.messagesAccepted > 0, let user = snapshot.users.first(where: { $0.name.hasSuffix("-4") }) {
+            return user.name
+          }
+          try await Task.sleep(for: .milliseconds(5))
+        }
+      }
+      _ = try server.app.registry.kick(victim, reason: "test")
+      return try await withTimeout(30, "the fanout run") { try await run.value }
+    }
+    #expect(report.sessionsEnded == ["permissionDenied": 1])
+    #expect(report.expectedIsExact)
+    // The kicked member received everything queued before its end.
+    #expect(report.lost == 0)
+    #expect(report.deliveriesReceived == report.deliveriesExpected)
+    #expect(report.deliveriesExpected < report.messagesSent * options.members)
+    #expect(!report.ok)
+  }
+
   @Test("a direct run delivers every message to its recipient and echoes it to its sender")
   func direct() async throws {
     var options = DirectOptions()
