@@ -16,6 +16,8 @@ public final class ChatRegistry: Sendable {
   public let limits: RegistryLimits
   /// Events written to Connect streams (counted outside the lock, per batch).
   private let eventsWritten = Atomic<Int>(0)
+  /// Batches those events went out in (one stream write each).
+  private let batchesWritten = Atomic<Int>(0)
 
   public init(logger: Logger, limits: RegistryLimits = RegistryLimits()) {
     self.state = Mutex(RegistryState(startedAt: Date(), limits: limits))
@@ -143,19 +145,27 @@ public final class ChatRegistry: Sendable {
   /// Refuses new sessions and ends every open one with UNAVAILABLE.
   public func shutdown() {
     let ended = state.withLock { $0.shutdown() }
-    logger.notice("sessions ended for shutdown", metadata: ["sessions": "\(ended)"])
+    logger.notice(
+      "sessions ended for shutdown",
+      metadata: [
+        "sessions": "\(ended)",
+        "events_written": "\(eventsWritten.load(ordering: .relaxed))",
+        "writes": "\(batchesWritten.load(ordering: .relaxed))",
+      ])
   }
 
   /// A consistent copy of the registry's contents.
   public func snapshot() -> RegistrySnapshot {
     var snapshot = state.withLock { $0.snapshot() }
     snapshot.eventsWritten = eventsWritten.load(ordering: .relaxed)
+    snapshot.batchesWritten = batchesWritten.load(ordering: .relaxed)
     return snapshot
   }
 
-  /// Counts events a Connect handler has written to its stream.
+  /// Counts a batch of events a Connect handler has written to its stream.
   func recordWritten(_ count: Int) {
     eventsWritten.add(count, ordering: .relaxed)
+    batchesWritten.add(1, ordering: .relaxed)
   }
 
   // MARK: Helpers

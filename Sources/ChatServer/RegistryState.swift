@@ -287,5 +287,7 @@ public struct RegistrySnapshot: Sendable {
   /// Events written to Connect streams: queued events minus those dropped
   /// with sessions that ended before taking them.
   public internal(set) var eventsWritten = 0
+  /// Stream writes those events took (several events can share one).
+  public internal(set) var batchesWritten = 0
   public let sessionsEnded: [String: Int]
 }

@@ -161,7 +161,7 @@ struct ConsoleInterpreterTests {
       "messages accepted: 1",
       // Nothing is written without Connect streams; queued: 3 Welcome,
       // 1 + 2 + 1 MemberJoined, 2 Message.
-      "events delivered: 0 (queued: 9)",
+      "events delivered: 0 in 0 writes (queued: 9)",
       "sessions ended: disconnected 0, kicked 1, slow_consumer 0, shutdown 0",
     ])
   }

@@ -71,7 +71,7 @@ extension OperatorConsole {
       "sessions: \(snapshot.users.count)",
       "groups: \(snapshot.groups.count)",
       "messages accepted: \(snapshot.messagesAccepted)",
-      "events delivered: \(snapshot.eventsWritten) (queued: \(snapshot.eventsQueued))",
+      "events delivered: \(snapshot.eventsWritten) in \(snapshot.batchesWritten) writes (queued: \(snapshot.eventsQueued))",
       "sessions ended: " + ended.joined(separator: ", "),
     ])
   }
