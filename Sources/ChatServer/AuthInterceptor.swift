@@ -1,8 +1,9 @@
 import ChatAPI
 import GRPCCore
 
-/// Authenticates every call but Connect, and rate-limits those that change
-/// state. The `authorization` metadata (`<username>` or `Bearer <username>`;
+/// Authenticates the calls it is applied to (`ChatApplication` applies it to
+/// every call but Connect, which names its own user), and rate-limits those
+/// that change state. The `authorization` metadata (`<username>` or `Bearer <username>`;
 /// in `.session` mode `Bearer <session_id>`) must name a connected session,
 /// whose user is then the caller the handler acts for.
 public struct AuthInterceptor: ServerInterceptor {
@@ -30,9 +31,6 @@ public struct AuthInterceptor: ServerInterceptor {
     context: ServerContext,
     next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
   ) async throws -> StreamingServerResponse<Output> {
-    if context.descriptor == Chat_V1_ChatService.Method.Connect.descriptor {
-      return try await next(request, context)
-    }
     guard let claimed = Self.credential(in: request.metadata) else { throw ChatError.missingAuthorization }
     let caller = try registry.authenticate(claimed, mode: mode, charge: Self.limited.contains(context.descriptor))
     return try await Self.$caller.withValue(caller) { try await next(request, context) }

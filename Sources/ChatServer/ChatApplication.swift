@@ -1,3 +1,4 @@
+import ChatAPI
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import Logging
@@ -93,10 +94,18 @@ public final class ChatApplication: Sendable {
       config: transportConfig
     )
     self.transport = transport
+    // Connect neither authenticates (it names its user) nor goes through the
+    // request log (ChatService logs its failures): interceptor frames stay in
+    // every open stream's task for its whole life, 6 KiB per idle session.
+    let unaryCalls = ConditionalInterceptor<any ServerInterceptor>.Subject.allExcluding(
+      services: [], methods: [Chat_V1_ChatService.Method.Connect.descriptor])
     let server = GRPCServer(
       transport: transport,
       services: [ChatService(registry: registry, logger: logger, maxRequestBytes: configuration.maxRequestBytes)],
-      interceptors: [RequestLogInterceptor(logger: logger), AuthInterceptor(registry: registry, mode: configuration.auth)]
+      interceptorPipeline: [
+        .apply(RequestLogInterceptor(logger: logger), to: unaryCalls),
+        .apply(AuthInterceptor(registry: registry, mode: configuration.auth), to: unaryCalls),
+      ]
     )
     self.server = server
 

@@ -57,9 +57,15 @@ public struct ChatService: RegistrableRPCService {
   /// ends. Registration happens inside the producer, which always runs to its
   /// end, so every session that is registered is also ended.
   func connect(_ request: Chat_V1_ConnectRequest, peer: String) throws -> StreamingServerResponse<EncodedEvent> {
-    let name = try ChatName.validate(request.username, as: .user)
+    let name: ChatName
+    do throws(ChatError) {
+      name = try ChatName.validate(request.username, as: .user)
+    } catch {
+      logRefusal(error, user: ChatName(request.username)?.display ?? quoted(request.username), peer: peer)
+      throw error
+    }
     return StreamingServerResponse { writer in
-      let session = try registry.connect(name, peer: peer)
+      let session = try register(name, peer: peer)
       // gRPC reports a client that cancels or vanishes through this handler,
       // not by cancelling the task; closing the queue wakes the loop below.
       return try await withRPCCancellationHandler {
@@ -68,6 +74,28 @@ public struct ChatService: RegistrableRPCService {
         session.queue.close(.disconnected)
       }
     }
+  }
+
+  /// Registers the session. Connect goes through no interceptor (see
+  /// `ChatApplication`), so refusals are logged here, as `RequestLogInterceptor`
+  /// logs other calls' failures. (Synchronous, to keep the stream's async
+  /// frame small: it lives as long as the session.)
+  private func register(_ name: ChatName, peer: String) throws(ChatError) -> Session {
+    do throws(ChatError) {
+      return try registry.connect(name, peer: peer)
+    } catch {
+      logRefusal(error, user: name.display, peer: peer)
+      throw error
+    }
+  }
+
+  private func logRefusal(_ error: ChatError, user: String, peer: String) {
+    let error = RPCError(error)
+    logger.info(
+      "rpc failed",
+      metadata: [
+        "method": "Connect", "user": "\(user)", "peer": "\(peer)", "code": "\(error.code)", "error": "\(error.message)",
+      ])
   }
 
   /// Writes the session's events in batches until the session ends.

@@ -18,6 +18,10 @@ struct EndToEndTests {
     let invalid = try await TestUser.failingConnect("not valid!", port: server.port)
     #expect(invalid?.code == .invalidArgument)
     #expect(invalid?.message.contains("'not valid!'") == true)
+    // Connect goes through no interceptor: the service logs its refusals itself.
+    let refusals = server.logs.entries.filter { $0.message.description == "rpc failed" && $0.metadata["method"] == "Connect" }
+    #expect(refusals.compactMap { $0.metadata["code"].map { "\($0)" } }.sorted() == ["alreadyExists", "invalidArgument"])
+    #expect(refusals.allSatisfy { $0.level == .info })
     alice.close()
     try await server.stop()
   }
