@@ -13,7 +13,8 @@ cd "$(dirname "$0")/.."
 
 runs=${RUNS:-3}
 out=${OUT:-bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
-all=(fanout-1000-flood fanout-200-rate100 fanout-1000-rate100 sessions-10k sessions-100k-mux100 direct-100-flood)
+all=(fanout-1000-flood fanout-200-rate100 fanout-1000-rate100 sessions-10k sessions-100k-mux100 direct-100-flood
+  fanout-1000-flood-loops fanout-1000-rate100-loops)
 selected=("$@")
 [ ${#selected[@]} -eq 0 ] && selected=("${all[@]}")
 
@@ -84,6 +85,9 @@ arguments() {
     sessions-10k)        echo sessions --sessions 10000 --hold 5 ;;
     sessions-100k-mux100) echo sessions --sessions 100000 --connections 1000 --hold 5 --connect-timeout 300 ;;
     direct-100-flood)    echo direct --pairs 100 --duration 10 ;;
+    # The same with chat-server --tasks-on-event-loops (a trade-off: see BENCHMARKS.md).
+    fanout-1000-flood-loops)   echo fanout --members 1000 --senders 4 --duration 10 --server-arg=--tasks-on-event-loops ;;
+    fanout-1000-rate100-loops) echo fanout --members 1000 --senders 4 --rate 100 --duration 20 --server-arg=--tasks-on-event-loops ;;
     *) return 1 ;;
   esac
 }

@@ -72,13 +72,16 @@ struct ConsoleProcessTests {
     #expect(try await server.exitStatus() == 0)
   }
 
-  @Test("shutdown exits 0 within 5 seconds, every stream ended UNAVAILABLE")
-  func shutdown() async throws {
-    let server = try await ServerProcess.start()
+  @Test(
+    "shutdown exits 0 within 5 seconds, every stream ended UNAVAILABLE (tasks on Swift's pool or on the event loops)",
+    arguments: [[], ["--tasks-on-event-loops"]])
+  func shutdown(arguments: [String]) async throws {
+    let server = try await ServerProcess.start(arguments)
     let alice = try await TestUser.connect("alice", port: server.port)
     let bob = try await TestUser.connect("bob", port: server.port)
     try await alice.create("lounge")
     try await bob.join("lounge")
+    #expect(try await alice.next(until: { $0.memberJoined.username == "bob" }).last?.memberJoined.group == "lounge")
 
     let start = ContinuousClock.now
     try server.type("shutdown\n")
@@ -91,6 +94,7 @@ struct ConsoleProcessTests {
     #expect(try await server.exitStatus(within: 5) == 0)
     #expect(ContinuousClock.now - start < .seconds(5))
     #expect(server.stderr.text.contains(" notice console shutdown\n"))
+    #expect(server.stderr.text.contains(" info tasks run on the event loops\n") == arguments.contains("--tasks-on-event-loops"))
   }
 
   @Test("--no-console leaves stdin unread")
