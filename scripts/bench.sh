@@ -111,7 +111,7 @@ done
 
 shopt -s nullglob
 reports=()
-for name in "${selected[@]}"; do reports+=("$out/$name"-*.json); done
+for name in "${selected[@]}"; do reports+=("$out/$name"-[0-9]*.json); done
 if [ ${#reports[@]} -gt 0 ]; then
   "$bin/chat-bench" summarize "${reports[@]}" > "$out/summary.md"
   echo
