@@ -126,7 +126,8 @@ struct ChatServerCommand: AsyncParsableCommand {
       }
     }
     let level = logLevel
-    LoggingSystem.bootstrap { _ in ChatLogHandler(level: level, sinks: sinks) }
+    let logSinks = sinks
+    LoggingSystem.bootstrap { _ in ChatLogHandler(level: level, sinks: logSinks) }
     let logger = Logger(label: "chat-server")
     if tasksOnEventLoops { logger.info("tasks run on the event loops") }
 
