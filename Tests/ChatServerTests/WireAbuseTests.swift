@@ -151,37 +151,45 @@ struct WireAbuseTests {
     try await server.stop()
   }
 
-  @Test("a truncated gRPC frame (length 100, 10 bytes, END_STREAM) is INTERNAL, and the connection carries on")
-  func truncatedFrame() async throws {
-    let server = try await TestServer()
-    let alice = try await server.user("alice")
-    let connection = try await RawHTTP2Connection.connect(port: server.port)
-    let outcome = try await connection.call(
-      "/chat.v1.ChatService/SendMessage", metadata: [("authorization", "alice")],
-      body: grpcFrame([UInt8](repeating: 0x41, count: 10), declaredLength: 100))
-    #expect(outcome.code == .internalError, "\(outcome)")
-    // The connection itself survives a bad stream.
-    let next = try await connection.call(
-      "/chat.v1.ChatService/ListChannels", metadata: [("authorization", "alice")], body: grpcFrame([]))
-    #expect(next.code == .ok, "\(next)")
-    await connection.close()
-    try await expectServed(by: server)
-    alice.close()
-    try await server.stop()
+  /// A broken gRPC frame on a raw HTTP/2 stream, and what that stream must get.
+  struct BadFrame: Sendable, CustomTestStringConvertible {
+    enum Answer: Sendable {
+      case status(Status.Code)
+      case reset(HTTP2ErrorCode)
+    }
+    let testDescription: String
+    let body: [UInt8]
+    let endStream: Bool
+    let answer: Answer
   }
 
-  @Test("a huge length prefix (0xFFFFFFF0) is refused at once, without waiting for the bytes it announces")
-  func hugeLengthPrefix() async throws {
+  @Test(
+    "a broken gRPC frame fails its own stream, and the connection carries on",
+    arguments: [
+      BadFrame(
+        testDescription: "a truncated frame (length 100, 10 bytes, END_STREAM) is INTERNAL",
+        body: grpcFrame([UInt8](repeating: 0x41, count: 10), declaredLength: 100), endStream: true,
+        answer: .status(.internalError)),
+      // No END_STREAM: the server must decide on the prefix alone. Past the
+      // transport's limit (four times maxRequestBytes) grpc-swift-nio-transport
+      // resets the stream without a status (RST_STREAM CANCEL): nothing is buffered.
+      BadFrame(
+        testDescription: "a huge length prefix (0xFFFFFFF0) is reset at once, without waiting for the bytes it announces",
+        body: grpcFrame([UInt8](repeating: 0x41, count: 16), declaredLength: 0xFFFF_FFF0), endStream: false,
+        answer: .reset(.cancel)),
+    ])
+  func badFrame(input: BadFrame) async throws {
     let server = try await TestServer()
     let alice = try await server.user("alice")
     let connection = try await RawHTTP2Connection.connect(port: server.port)
-    // No END_STREAM: the server must decide on the prefix alone.
     let outcome = try await connection.call(
-      "/chat.v1.ChatService/SendMessage", metadata: [("authorization", "alice")],
-      body: grpcFrame([UInt8](repeating: 0x41, count: 16), declaredLength: 0xFFFF_FFF0), endStream: false)
-    // Past the transport's limit (four times maxRequestBytes) grpc-swift-nio-transport
-    // resets the stream without a status (RST_STREAM CANCEL): nothing is buffered.
-    #expect(outcome == .reset(.cancel), "\(outcome)")
+      "/chat.v1.ChatService/SendMessage", metadata: [("authorization", "alice")], body: input.body,
+      endStream: input.endStream)
+    switch input.answer {
+    case .status(let code): #expect(outcome.code == code, "\(outcome)")
+    case .reset(let code): #expect(outcome == .reset(code), "\(outcome)")
+    }
+    // The connection itself survives a bad stream.
     let next = try await connection.call(
       "/chat.v1.ChatService/ListChannels", metadata: [("authorization", "alice")], body: grpcFrame([]))
     #expect(next.code == .ok, "\(next)")
