@@ -137,21 +137,10 @@ struct Fanout: AsyncParsableCommand {
   @Option(help: "Members that send.")
   var senders = 4
 
-  @Option(help: "Seconds of sending.")
-  var duration = 10.0
-
-  @Option(help: "Messages per second from all senders together (default: as fast as the server accepts).")
-  var rate: Double?
-
-  @Option(help: "When flooding, calls each sender keeps in flight.")
-  var inFlight = 1
-
-  @Option(help: "Bytes of message text (the send time plus padding).")
-  var messageBytes = 64
+  @OptionGroup var sending: SendingOptions
 
   func validate() throws {
-    try validateCounts([("--members", members), ("--senders", senders), ("--in-flight", inFlight)], connections: connections)
-    try validateSending(duration: duration, rate: rate, messageBytes: messageBytes)
+    try validateCounts([("--members", members), ("--senders", senders)], connections: connections)
     guard senders <= members else { throw ValidationError("--senders \(senders) is more than --members \(members).") }
   }
 
@@ -160,10 +149,10 @@ struct Fanout: AsyncParsableCommand {
     options.members = members
     options.connections = connections
     options.senders = senders
-    options.duration = .seconds(duration)
-    options.rate = rate
-    options.inFlight = inFlight
-    options.messageBytes = messageBytes
+    options.duration = .seconds(sending.duration)
+    options.rate = sending.rate
+    options.inFlight = sending.inFlight
+    options.messageBytes = sending.messageBytes
     options.common = target.common
     try await target.run { try await ChatBench.fanout(options, target: $0) }
   }
@@ -211,31 +200,20 @@ struct Direct: AsyncParsableCommand {
   @Option(help: "Connections the users share (default: one per user).")
   var connections: Int?
 
-  @Option(help: "Seconds of sending.")
-  var duration = 10.0
-
-  @Option(help: "Messages per second from all users together (default: as fast as the server accepts).")
-  var rate: Double?
-
-  @Option(help: "When flooding, calls each user keeps in flight.")
-  var inFlight = 1
-
-  @Option(help: "Bytes of message text (the send time plus padding).")
-  var messageBytes = 64
+  @OptionGroup var sending: SendingOptions
 
   func validate() throws {
-    try validateCounts([("--pairs", pairs), ("--in-flight", inFlight)], connections: connections)
-    try validateSending(duration: duration, rate: rate, messageBytes: messageBytes)
+    try validateCounts([("--pairs", pairs)], connections: connections)
   }
 
   func run() async throws {
     var options = DirectOptions()
     options.pairs = pairs
     options.connections = connections
-    options.duration = .seconds(duration)
-    options.rate = rate
-    options.inFlight = inFlight
-    options.messageBytes = messageBytes
+    options.duration = .seconds(sending.duration)
+    options.rate = sending.rate
+    options.inFlight = sending.inFlight
+    options.messageBytes = sending.messageBytes
     options.common = target.common
     try await target.run { try await ChatBench.direct(options, target: $0) }
   }
@@ -250,11 +228,27 @@ private func validateCounts(_ counts: [(String, Int)], connections: Int?) throws
   }
 }
 
-private func validateSending(duration: Double, rate: Double?, messageBytes: Int) throws {
-  guard duration > 0 else { throw ValidationError("--duration \(duration) must be more than 0 seconds.") }
-  if let rate, !(rate > 0) { throw ValidationError("--rate \(rate) must be more than 0 messages per second.") }
-  guard (20...4096).contains(messageBytes) else {
-    throw ValidationError("--message-bytes \(messageBytes) must be 20 to 4096 (the send time takes up to 20).")
+/// How the senders of `fanout` and `direct` send.
+struct SendingOptions: ParsableArguments {
+  @Option(help: "Seconds of sending.")
+  var duration = 10.0
+
+  @Option(help: "Messages per second from all senders together (default: as fast as the server accepts).")
+  var rate: Double?
+
+  @Option(help: "When flooding, calls each sender keeps in flight.")
+  var inFlight = 1
+
+  @Option(help: "Bytes of message text (the send time plus padding).")
+  var messageBytes = 64
+
+  func validate() throws {
+    try validateCounts([("--in-flight", inFlight)], connections: nil)
+    guard duration > 0 else { throw ValidationError("--duration \(duration) must be more than 0 seconds.") }
+    if let rate, !(rate > 0) { throw ValidationError("--rate \(rate) must be more than 0 messages per second.") }
+    guard (20...4096).contains(messageBytes) else {
+      throw ValidationError("--message-bytes \(messageBytes) must be 20 to 4096 (the send time takes up to 20).")
+    }
   }
 }
 
