@@ -14,18 +14,40 @@ public struct CommonOptions: Sendable {
   public init() {}
 }
 
-/// `fanout`: members in one group, senders posting to it.
-public struct FanoutOptions: Sendable {
-  public var members = 1000
-  /// nil: one connection per member.
-  public var connections: Int?
-  public var senders = 4
+/// How the senders of `fanout` and `direct` send.
+public struct SendingOptions: Sendable {
   public var duration: Duration = .seconds(10)
   /// Messages per second from all senders together; nil: as fast as the server accepts.
   public var rate: Double?
   /// Flooding: calls each sender keeps in flight.
   public var inFlight = 1
   public var messageBytes = 64
+
+  public init() {}
+
+  /// One schedule per sender, starting now.
+  func schedules(senders: Int) -> [SendSchedule] {
+    SendSchedule.plan(
+      rate: rate, senders: senders, duration: duration, inFlight: inFlight, messageBytes: messageBytes,
+      startAt: BenchClock.now())
+  }
+
+  /// The report's parameters for these settings.
+  var parameters: [(String, String)] {
+    [
+      ("duration", "\(duration.seconds)s"), ("rate", rate.map { "\($0)/s" } ?? "flood"),
+      ("in-flight", "\(inFlight)"), ("message-bytes", "\(messageBytes)"),
+    ]
+  }
+}
+
+/// `fanout`: members in one group, senders posting to it.
+public struct FanoutOptions: Sendable {
+  public var members = 1000
+  /// nil: one connection per member.
+  public var connections: Int?
+  public var senders = 4
+  public var sending = SendingOptions()
   public var common = CommonOptions()
 
   public init() {}
@@ -47,11 +69,7 @@ public struct DirectOptions: Sendable {
   public var pairs = 100
   /// nil: one connection per user.
   public var connections: Int?
-  public var duration: Duration = .seconds(10)
-  /// Messages per second from all users together; nil: as fast as the server accepts.
-  public var rate: Double?
-  public var inFlight = 1
-  public var messageBytes = 64
+  public var sending = SendingOptions()
   public var common = CommonOptions()
 
   public init() {}

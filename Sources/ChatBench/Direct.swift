@@ -14,9 +14,7 @@ extension ChatBench {
 
     let (phase, tallies) = try await withFleet(plan, target: target) { fleet -> MessagePhase? in
       guard fleet.allWelcomed else { return nil }
-      let schedules = SendSchedule.plan(
-        rate: options.rate, senders: users, duration: options.duration, inFlight: options.inFlight,
-        messageBytes: options.messageBytes, startAt: BenchClock.now())
+      let schedules = options.sending.schedules(senders: users)
       let plans = fleet.sessions.map { session in
         SenderPlan(
           session: session,
@@ -35,9 +33,7 @@ extension ChatBench {
       "direct", target: target,
       parameters: [
         ("pairs", "\(users / 2)"), ("connections", "\(min(plan.connections, users))"),
-        ("duration", "\(options.duration.seconds)s"), ("rate", options.rate.map { "\($0)/s" } ?? "flood"),
-        ("in-flight", "\(options.inFlight)"), ("message-bytes", "\(options.messageBytes)"),
-      ],
+      ] + options.sending.parameters,
       tallies: tallies, connections: min(plan.connections, users))
     guard let phase else {
       report.notes.append("not every session reached Welcome: nothing was sent")

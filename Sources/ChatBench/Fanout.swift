@@ -32,9 +32,7 @@ extension ChatBench {
         $0.name = group
         $0.type = .group
       }
-      let schedules = SendSchedule.plan(
-        rate: options.rate, senders: senders, duration: options.duration, inFlight: options.inFlight,
-        messageBytes: options.messageBytes, startAt: BenchClock.now())
+      let schedules = options.sending.schedules(senders: senders)
       let plans = (0..<senders).map { SenderPlan(session: fleet.sessions[$0], channel: channel, schedule: schedules[$0]) }
       var phase = await fleet.measureMessages(target: target, senders: plans, drainTimeout: common.drainTimeout) {
         _, accepted in accepted.reduce(0, +)
@@ -50,9 +48,7 @@ extension ChatBench {
       "fanout", target: target,
       parameters: [
         ("members", "\(members)"), ("connections", "\(min(plan.connections, members))"), ("senders", "\(senders)"),
-        ("duration", "\(options.duration.seconds)s"), ("rate", options.rate.map { "\($0)/s" } ?? "flood"),
-        ("in-flight", "\(options.inFlight)"), ("message-bytes", "\(options.messageBytes)"),
-      ],
+      ] + options.sending.parameters,
       tallies: tallies, connections: min(plan.connections, members))
     guard let phase else {
       report.notes.append("not every session reached Welcome: nothing was sent")

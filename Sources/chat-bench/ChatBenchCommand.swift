@@ -137,7 +137,7 @@ struct Fanout: AsyncParsableCommand {
   @Option(help: "Members that send.")
   var senders = 4
 
-  @OptionGroup var sending: SendingOptions
+  @OptionGroup var sending: SendingArguments
 
   func validate() throws {
     try validateCounts([("--members", members), ("--senders", senders)], connections: connections)
@@ -149,10 +149,7 @@ struct Fanout: AsyncParsableCommand {
     options.members = members
     options.connections = connections
     options.senders = senders
-    options.duration = .seconds(sending.duration)
-    options.rate = sending.rate
-    options.inFlight = sending.inFlight
-    options.messageBytes = sending.messageBytes
+    options.sending = sending.options
     options.common = target.common
     try await target.run { try await ChatBench.fanout(options, target: $0) }
   }
@@ -200,7 +197,7 @@ struct Direct: AsyncParsableCommand {
   @Option(help: "Connections the users share (default: one per user).")
   var connections: Int?
 
-  @OptionGroup var sending: SendingOptions
+  @OptionGroup var sending: SendingArguments
 
   func validate() throws {
     try validateCounts([("--pairs", pairs)], connections: connections)
@@ -210,10 +207,7 @@ struct Direct: AsyncParsableCommand {
     var options = DirectOptions()
     options.pairs = pairs
     options.connections = connections
-    options.duration = .seconds(sending.duration)
-    options.rate = sending.rate
-    options.inFlight = sending.inFlight
-    options.messageBytes = sending.messageBytes
+    options.sending = sending.options
     options.common = target.common
     try await target.run { try await ChatBench.direct(options, target: $0) }
   }
@@ -228,8 +222,8 @@ private func validateCounts(_ counts: [(String, Int)], connections: Int?) throws
   }
 }
 
-/// How the senders of `fanout` and `direct` send.
-struct SendingOptions: ParsableArguments {
+/// How the senders of `fanout` and `direct` send (`SendingOptions`).
+struct SendingArguments: ParsableArguments {
   @Option(help: "Seconds of sending.")
   var duration = 10.0
 
@@ -249,6 +243,14 @@ struct SendingOptions: ParsableArguments {
     guard (20...4096).contains(messageBytes) else {
       throw ValidationError("--message-bytes \(messageBytes) must be 20 to 4096 (the send time takes up to 20).")
     }
+  }
+  var options: SendingOptions {
+    var options = SendingOptions()
+    options.duration = .seconds(duration)
+    options.rate = rate
+    options.inFlight = inFlight
+    options.messageBytes = messageBytes
+    return options
   }
 }
 

@@ -30,8 +30,8 @@ struct ScenarioTests {
     options.members = testCase.members
     options.connections = testCase.connections
     options.senders = testCase.senders
-    options.rate = testCase.rate
-    options.duration = .milliseconds(300)
+    options.sending.rate = testCase.rate
+    options.sending.duration = .milliseconds(300)
     options.common = .test
     let report = try await TestServer.with { server in
       try await withTimeout(30, "the fanout run") { [options] in try await ChatBench.fanout(options, target: server.target) }
@@ -54,8 +54,8 @@ struct ScenarioTests {
     var options = FanoutOptions()
     options.members = 5
     options.senders = 2
-    options.rate = 100
-    options.duration = .seconds(1)
+    options.sending.rate = 100
+    options.sending.duration = .seconds(1)
     options.common = .test
     let report = try await TestServer.with { server in
       let run = Task { [options] in try await ChatBench.fanout(options, target: server.target) }
@@ -87,7 +87,7 @@ struct ScenarioTests {
     var options = DirectOptions()
     options.pairs = 3
     options.connections = 2
-    options.duration = .milliseconds(300)
+    options.sending.duration = .milliseconds(300)
     options.common = .test
     let report = try await TestServer.with { server in
       try await withTimeout(30, "the direct run") { [options] in try await ChatBench.direct(options, target: server.target) }
