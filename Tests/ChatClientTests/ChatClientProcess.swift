@@ -7,15 +7,18 @@ import Synchronization
 final class ChatClientProcess {
   let name: String
   let output = Transcript()
-  private let process = Process()
+  private let process: Process
   private let input = Pipe()
-  private let exit = ExitStatus()
+  private let exit: ProcessExit
 
   init(_ name: String, port: Int, arguments: [String] = []) throws {
     // A client that has exited must fail the test, not kill it when the
     // test writes to its standard input.
     signal(SIGPIPE, SIG_IGN)
     self.name = name
+    let process = Process()
+    self.process = process
+    exit = ProcessExit(process)
     process.executableURL = try Self.executable()
     process.arguments = [name, "--server", "127.0.0.1:\(port)"] + arguments
     process.standardInput = input
@@ -31,7 +34,6 @@ final class ChatClientProcess {
         output.append(data)
       }
     }
-    process.terminationHandler = { [exit] process in exit.set(process.terminationStatus) }
     try process.run()
   }
 
@@ -64,7 +66,7 @@ final class ChatClientProcess {
 
   /// The exit status, within `seconds`.
   func exitStatus(seconds: Double = 5) async throws -> Int32? {
-    try await withTimeout(seconds, "\(name) to exit") { [exit] in await exit.value() }
+    try await withTimeout(seconds, "\(name) to exit") { [exit] in await exit.status() }
   }
 
   /// The directory of the running test bundle or one of its parents holds
@@ -165,37 +167,3 @@ final class Transcript: Sendable {
   }
 }
 
-/// A process's exit status, once it has exited.
-final class ExitStatus: Sendable {
-  private struct State {
-    var status: Int32?
-    var waiter: CheckedContinuation<Int32?, Never>?
-  }
-  private let state = Mutex(State())
-
-  func set(_ status: Int32) {
-    let waiter = state.withLock { state in
-      state.status = status
-      return state.waiter.take()
-    }
-    waiter?.resume(returning: status)
-  }
-
-  /// The status; nil if the waiting task is cancelled first.
-  func value() async -> Int32? {
-    await withTaskCancellationHandler {
-      await withCheckedContinuation { continuation in
-        let ready: Int32?? = state.withLock { state in
-          if let status = state.status { return .some(status) }
-          if Task.isCancelled { return .some(nil) }
-          state.waiter = continuation
-          return .none
-        }
-        if let ready { continuation.resume(returning: ready) }
-      }
-    } onCancel: {
-      let waiter = state.withLock { $0.waiter.take() }
-      waiter?.resume(returning: nil)
-    }
-  }
-}
