@@ -8,8 +8,9 @@ import Synchronization
 /// Each public method validates what it can before taking the lock, decides
 /// and queues events while holding it (so ids and per-group order are one
 /// total order), and logs after releasing it. Nothing inside the lock does
-/// I/O, awaits, or finishes a stream: sessions end by closing their
-/// `SessionQueue`, which only resumes the waiting Connect handler.
+/// I/O, awaits, finishes a stream or wakes a task: sessions end by closing
+/// their `SessionQueue`, and the Connect handlers that queues hand events or
+/// an end to are resumed once the lock is released.
 public final class ChatRegistry: Sendable {
   private let state: Mutex<RegistryState>
   private let logger: Logger
@@ -46,6 +47,7 @@ public final class ChatRegistry: Sendable {
       state.endSession(session, .disconnected, &effects)
       return effects
     }
+    wake(effects)
     log(effects)
   }
 
@@ -134,9 +136,11 @@ public final class ChatRegistry: Sendable {
   /// Queues a Notice for every session; returns how many it reached.
   public func broadcast(_ text: String) throws(ChatError) -> Int {
     try MessageText.validate(text)
+    // Encoded before the lock: a notice carries no id that orders it.
+    let notice = EncodedEvent(.notice(.with { $0.text = text }), at: Date())
     var reached = 0
     let effects = try mutate { state, effects in
-      reached = state.broadcast(text, &effects)
+      reached = state.broadcast(notice, &effects)
     }
     log(effects)
     return reached
@@ -144,7 +148,11 @@ public final class ChatRegistry: Sendable {
 
   /// Refuses new sessions and ends every open one with UNAVAILABLE.
   public func shutdown() {
-    let ended = state.withLock { $0.shutdown() }
+    let (ended, effects) = state.withLock { state in
+      var effects = Effects()
+      return (state.shutdown(&effects), effects)
+    }
+    wake(effects)
     logger.notice(
       "sessions ended for shutdown",
       metadata: [
@@ -173,12 +181,25 @@ public final class ChatRegistry: Sendable {
   private func mutate(
     _ body: (inout RegistryState, inout Effects) throws(ChatError) -> Void
   ) throws(ChatError) -> Effects {
-    try state.withLock { state throws(ChatError) in
+    // Handlers given an event before a failure must still be woken.
+    let (effects, failure) = state.withLock { state -> (Effects, ChatError?) in
       var effects = Effects()
-      try body(&state, &effects)
+      do throws(ChatError) {
+        try body(&state, &effects)
+      } catch {
+        return (effects, error)
+      }
       state.endFailedSessions(&effects)
-      return effects
+      return (effects, nil)
     }
+    wake(effects)
+    if let failure { throw failure }
+    return effects
+  }
+
+  /// Resumes the Connect handlers the critical section gave events or ended.
+  private func wake(_ effects: Effects) {
+    for wakeup in effects.wakeups { wakeup.resume() }
   }
 
   private func log(_ effects: Effects) {

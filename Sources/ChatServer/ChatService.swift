@@ -71,7 +71,7 @@ public struct ChatService: RegistrableRPCService {
       return try await withRPCCancellationHandler {
         try await pump(session, to: writer)
       } onCancelRPC: {
-        session.queue.close(.disconnected)
+        session.queue.close(.disconnected)?.resume()
       }
     }
   }

@@ -8,6 +8,8 @@ struct Effects {
   var groupsDeleted: [String] = []
   /// Sessions whose queue refused an event; ended before the lock is released.
   var failed: [(Session, SessionEnd)] = []
+  /// Connect handlers to wake once the lock is released.
+  var wakeups: [SessionQueue.Wakeup] = []
 }
 
 /// The registry's data. Only `ChatRegistry` touches it, always under its lock.
@@ -142,18 +144,17 @@ struct RegistryState {
     return nextMessageID - 1
   }
 
-  mutating func broadcast(_ text: String, _ effects: inout Effects) -> Int {
-    let notice = EncodedEvent(.notice(.with { $0.text = text }), at: Date())
+  mutating func broadcast(_ notice: EncodedEvent, _ effects: inout Effects) -> Int {
     let sessions = users.values.map(\.session)
     for session in sessions { deliver(notice, to: session, &effects) }
     return sessions.count - effects.failed.count
   }
 
   /// Ends every session with UNAVAILABLE and forgets all groups; returns how many ended.
-  mutating func shutdown() -> Int {
+  mutating func shutdown(_ effects: inout Effects) -> Int {
     shuttingDown = true
     let sessions = users.values.map(\.session)
-    for session in sessions { session.queue.close(.shutdown) }
+    effects.wakeups += sessions.compactMap { $0.queue.close(.shutdown) }
     sessionsEnded[SessionEnd.shutdown.label, default: 0] += sessions.count
     users = [:]
     userKeysBySessionID = [:]
@@ -168,7 +169,7 @@ struct RegistryState {
     guard let user = users[key], user.session.queue === session.queue else { return }
     users[key] = nil
     userKeysBySessionID[session.id] = nil
-    session.queue.close(end)
+    if let wakeup = session.queue.close(end) { effects.wakeups.append(wakeup) }
     var left: [String] = []
     let deletedBefore = effects.groupsDeleted.count
     for groupKey in user.groups.sorted() {
@@ -237,7 +238,9 @@ struct RegistryState {
   }
 
   private mutating func deliver(_ event: EncodedEvent, to session: Session, _ effects: inout Effects) {
-    switch session.queue.enqueue(event) {
+    let (result, wakeup) = session.queue.enqueue(event)
+    if let wakeup { effects.wakeups.append(wakeup) }
+    switch result {
     case .queued: eventsQueued += 1
     case .closed(let end): effects.failed.append((session, end))
     }

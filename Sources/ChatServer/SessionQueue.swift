@@ -33,9 +33,20 @@ public final class SessionQueue: Sendable {
     self.limitBytes = limitBytes
   }
 
-  /// Queues `event`, or closes the queue as a slow consumer if it would pass the limit.
-  func enqueue(_ event: EncodedEvent) -> EnqueueResult {
-    let (result, waiter) = state.withLock { state -> (EnqueueResult, CheckedContinuation<Next, Never>?) in
+  /// A parked consumer and what it is to get. Whoever queued or closed
+  /// resumes it after releasing its own locks: resuming schedules a task,
+  /// which is no work to do while the registry's lock is held.
+  struct Wakeup {
+    fileprivate let waiter: CheckedContinuation<Next, Never>
+    fileprivate let next: Next
+
+    func resume() { waiter.resume(returning: next) }
+  }
+
+  /// Queues `event`, or closes the queue as a slow consumer if it would pass
+  /// the limit; a consumer waiting for it is returned to be woken.
+  func enqueue(_ event: EncodedEvent) -> (result: EnqueueResult, wakeup: Wakeup?) {
+    state.withLock { state in
       if let end = state.end { return (.closed(end), nil) }
       let bytes = state.pendingBytes + event.bytes.count
       if bytes > limitBytes {
@@ -44,33 +55,26 @@ public final class SessionQueue: Sendable {
         state.end = end
         state.pending = []
         state.pendingBytes = 0
-        return (.closed(end), state.waiter.take())
+        return (.closed(end), state.waiter.take().map { Wakeup(waiter: $0, next: .ended(end)) })
       }
+      // A waiter exists only while nothing is pending: hand it the event directly.
       if let waiter = state.waiter.take() {
-        return (.queued, waiter)
+        return (.queued, Wakeup(waiter: waiter, next: .events([event])))
       }
       state.pending.append(event)
       state.pendingBytes = bytes
       return (.queued, nil)
     }
-    // A waiter exists only while nothing is pending: hand it the event directly.
-    if let waiter {
-      switch result {
-      case .queued: waiter.resume(returning: .events([event]))
-      case .closed(let end): waiter.resume(returning: .ended(end))
-      }
-    }
-    return result
   }
 
   /// Ends the session: the consumer gets what is already queued, then `end`.
-  func close(_ end: SessionEnd) {
-    let waiter = state.withLock { state -> CheckedContinuation<Next, Never>? in
+  /// A consumer waiting is returned to be woken.
+  func close(_ end: SessionEnd) -> Wakeup? {
+    state.withLock { state in
       guard state.end == nil else { return nil }
       state.end = end
-      return state.waiter.take()
+      return state.waiter.take().map { Wakeup(waiter: $0, next: .ended(end)) }
     }
-    waiter?.resume(returning: .ended(end))
   }
 
   /// Everything queued since the last call, or why the session ended; waits
@@ -92,7 +96,7 @@ public final class SessionQueue: Sendable {
         if let ready { continuation.resume(returning: ready) }
       }
     } onCancel: {
-      close(.disconnected)
+      close(.disconnected)?.resume()
     }
   }
 
