@@ -49,18 +49,55 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
-    // The server as a library, so tests build and run it in-process.
+    // The registry and its rules, with no wire type: any front end drives it.
     .target(
-      name: "ChatServer",
+      name: "ChatCore",
       dependencies: [
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // The gRPC front end: the chat service, its interceptors, the mapping of
+    // core errors to statuses, event encoding.
+    .target(
+      name: "ChatGRPC",
+      dependencies: [
+        "ChatCore",
         "ChatAPI",
-        "CReadline",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
-        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOHTTP2", package: "swift-nio-http2"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // The operator console on the server's stdin, and its readline shim.
+    .target(
+      name: "ChatConsole",
+      dependencies: [
+        "ChatCore",
+        "CReadline",
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // The application: the services composed, as chat-server and the tests run it.
+    .target(
+      name: "ChatServer",
+      dependencies: [
+        "ChatCore",
+        "ChatGRPC",
+        "ChatConsole",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],
       swiftSettings: swiftSettings
@@ -69,6 +106,8 @@ let package = Package(
       name: "chat-server",
       dependencies: [
         "ChatServer",
+        "ChatCore",
+        "ChatConsole",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "NIOCore", package: "swift-nio"),
@@ -128,6 +167,7 @@ let package = Package(
         "ChatClientCore",
         "ChatTestSupport",
         "ChatServer",
+        "ChatCore",
         "ChatAPI",
         // Not imported: the end-to-end tests run the built executable.
         "chat-client",
@@ -143,6 +183,7 @@ let package = Package(
       name: "ChatTestSupport",
       dependencies: [
         "ChatServer",
+        "ChatCore",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "InMemoryLogging", package: "swift-log"),
       ],
@@ -153,6 +194,10 @@ let package = Package(
       name: "ChatServerTests",
       dependencies: [
         "ChatServer",
+        "ChatCore",
+        "ChatGRPC",
+        "ChatConsole",
+        .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
         "ChatTestSupport",
         // Built for the console tests, which run the real executable.
         "chat-server",
@@ -178,6 +223,7 @@ let package = Package(
         "ChatBench",
         "ChatTestSupport",
         "ChatServer",
+        "ChatCore",
         "ChatAPI",
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Logging", package: "swift-log"),

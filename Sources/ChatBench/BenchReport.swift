@@ -52,6 +52,16 @@ public struct BenchReport: Encodable, Sendable {
     public var rssGrowthPerSessionKiB: Double?
   }
 
+  /// Filling the group (fanout): every member but the first joins, and
+  /// each join tells every member so far.
+  public struct Fill: Codable, Sendable {
+    public var members: Int
+    /// From the first JoinGroupChat to the last MemberJoined received.
+    public var seconds: Double
+    public var serverCPUSeconds: Double?
+    public var serverCPUMicrosPerJoin: Double?
+  }
+
   public var scenario: String
   public var date: String
   public var target: String
@@ -90,6 +100,7 @@ public struct BenchReport: Encodable, Sendable {
   /// shared machine, which makes the figures less reliable).
   public var machineCores: Double?
   public var otherCores: Double?
+  public var fill: Fill?
   public var notes: [String] = []
 
   /// Nothing lost, nobody disconnected, everyone connected.
@@ -100,7 +111,7 @@ public struct BenchReport: Encodable, Sendable {
   private enum CodingKeys: String, CodingKey {
     case scenario, date, target, parameters, connect, messagesSent, sendErrors, deliveriesReceived,
       deliveriesExpected, lost, unconfirmed, outOfOrder, expectedIsExact, sessionsEnded, measuredSeconds,
-      messagesPerSecond, deliveriesPerSecond, latency, server, bench, machineCores, otherCores, notes, ok
+      messagesPerSecond, deliveriesPerSecond, latency, server, bench, machineCores, otherCores, fill, notes, ok
   }
 
   public func encode(to encoder: any Encoder) throws {
@@ -127,6 +138,7 @@ public struct BenchReport: Encodable, Sendable {
     try container.encode(bench, forKey: .bench)
     try container.encodeIfPresent(machineCores, forKey: .machineCores)
     try container.encodeIfPresent(otherCores, forKey: .otherCores)
+    try container.encodeIfPresent(fill, forKey: .fill)
     try container.encode(notes, forKey: .notes)
     try container.encode(ok, forKey: .ok)
   }
@@ -149,6 +161,12 @@ public struct BenchReport: Encodable, Sendable {
     }
     if connect.failed > 0 { connectRow += ", \(connect.failed) failed" }
     rows.append(("connect", connectRow))
+    if let fill {
+      var row = "\(fill.members) members joined in \(f(fill.seconds, 3)) s"
+      if let cpu = fill.serverCPUSeconds { row += ", server cpu \(f(cpu, 3)) s" }
+      if let perJoin = fill.serverCPUMicrosPerJoin { row += " (\(f(perJoin, 1)) µs/join)" }
+      rows.append(("group fill", row))
+    }
     if scenario != "sessions" {
       let errors = sendErrors.values.reduce(0, +)
       rows.append(("messages sent", "\(messagesSent) (\(f(messagesPerSecond, 1))/s), \(errors) send errors\(codes(sendErrors))"))

@@ -1,4 +1,5 @@
 import ChatAPI
+import Synchronization
 
 extension ChatBench {
   /// `members` in one group over `connections`; `senders` of them post to it
@@ -14,11 +15,14 @@ extension ChatBench {
     let group = names.group
     let common = options.common
 
+    let filled = Mutex<BenchReport.Fill?>(nil)
     let (phase, tallies) = try await withFleet(plan, target: target) { fleet -> MessagePhase? in
       guard fleet.allWelcomed else { return nil }
       let request = Chat_V1_GroupRequest.with { $0.group = group }
       let owner = fleet.sessions[0]
       _ = try await owner.connection.chat.createGroupChat(request, metadata: owner.authorization)
+      let fillStart = target.pid.flatMap(ProcessSample.read(pid:))
+      let fillStartedAt = BenchClock.now()
       try await forEachConcurrently(fleet.sessions.dropFirst(), limit: 64) { member in
         _ = try await member.connection.chat.joinGroupChat(request, metadata: member.authorization)
       }
@@ -26,6 +30,13 @@ extension ChatBench {
       let joinEvents = members * (members + 1) / 2
       let settled = await fleet.waitUntil(timeout: common.setupTimeout) {
         fleet.counters.memberJoined.load(ordering: .relaxed) >= joinEvents
+      }
+      let fillEnd = target.pid.flatMap(ProcessSample.read(pid:))
+      let cpu = fillStart.flatMap { start in fillEnd.map { $0.cpuSeconds - start.cpuSeconds } }
+      filled.withLock {
+        $0 = BenchReport.Fill(
+          members: members, seconds: BenchClock.seconds(from: fillStartedAt, to: BenchClock.now()),
+          serverCPUSeconds: cpu, serverCPUMicrosPerJoin: cpu.map { $0 * 1e6 / Double(max(1, members - 1)) })
       }
 
       let channel = Chat_V1_Channel.with {
@@ -50,6 +61,7 @@ extension ChatBench {
         ("members", "\(members)"), ("connections", "\(min(plan.connections, members))"), ("senders", "\(senders)"),
       ] + options.sending.parameters,
       tallies: tallies, connections: min(plan.connections, members))
+    report.fill = filled.withLock { $0 }
     guard let phase else {
       report.notes.append("not every session reached Welcome: nothing was sent")
       report.bench = .measure(ProcessDelta(before: .ofSelf(), after: .ofSelf()))

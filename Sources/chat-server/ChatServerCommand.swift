@@ -1,13 +1,35 @@
 import ArgumentParser
-import NIOCore
-import NIOPosix
-import Foundation
+import ChatConsole
+import ChatCore
+import ChatGRPC
 import ChatServer
+import Foundation
 import Logging
 
-/// `chat-server`: validates its options and hands them to `ChatApplication`.
+/// The entry point is synchronous: `--tasks-on-event-loops` must be set up on
+/// the main thread before any task runs, so the server starts in a task
+/// after that and the main thread then waits in `dispatchMain()`.
 @main
-struct ChatServerCommand: AsyncParsableCommand {
+enum ChatServerMain {
+  static func main() {
+    let command = ChatServerCommand.parseOrExit()
+    if command.tasksOnEventLoops {
+      do throws(TasksOnEventLoops.Failure) {
+        try TasksOnEventLoops.install()
+      } catch {
+        ChatServerCommand.exit(withError: ValidationError(error.description))
+      }
+    }
+    Task {
+      let status = await command.serve()
+      exit(status)
+    }
+    dispatchMain()
+  }
+}
+
+/// `chat-server`: validates its options and hands them to `ChatApplication`.
+struct ChatServerCommand: ParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "chat-server",
     abstract: "A gRPC chat server (chat.v1): users, direct messages and group chats, all in memory."
@@ -106,13 +128,8 @@ struct ChatServerCommand: AsyncParsableCommand {
     }
   }
 
-  func run() async throws {
-    if tasksOnEventLoops {
-      // Before any task of the server's: jobs enqueued from now on go to NIO's singleton group.
-      guard NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor() else {
-        throw ValidationError("--tasks-on-event-loops is not supported by this Swift runtime.")
-      }
-    }
+  /// Runs the server until it stops; the process's exit status.
+  func serve() async -> Int32 {
     // A closed stdout or stderr must fail a write, not kill the server.
     signal(SIGPIPE, SIG_IGN)
     let console = noConsole ? nil : ConsoleConfiguration(historyFile: historyFile ?? ConsoleConfiguration.defaultHistoryFile)
@@ -122,7 +139,8 @@ struct ChatServerCommand: AsyncParsableCommand {
       do {
         sinks.append(try FileDescriptorLogSink(appendingTo: logFile))
       } catch {
-        throw ValidationError("cannot open --log-file \(logFile) for appending.")
+        FileDescriptorLogSink.standardError.write(line: "Error: cannot open --log-file \(logFile) for appending.\n")
+        return 1
       }
     }
     let level = logLevel
@@ -138,7 +156,7 @@ struct ChatServerCommand: AsyncParsableCommand {
     configuration.limits.maxGroups = maxGroups
     configuration.limits.maxGroupsPerUser = maxGroupsPerUser
     configuration.limits.maxQueueBytes = maxQueueBytes
-    configuration.limits.rateLimit = try RateLimit.parse(rateLimit)
+    configuration.limits.rateLimit = try! RateLimit.parse(rateLimit)  // validate() checked it
     configuration.maxStreamsPerConnection = maxStreamsPerConnection
     configuration.keepaliveInterval = .seconds(keepaliveInterval)
     configuration.keepaliveTimeout = .seconds(keepaliveTimeout)
@@ -147,7 +165,21 @@ struct ChatServerCommand: AsyncParsableCommand {
       configuration.tls = TLSFiles(certificateChain: tlsCert, privateKey: tlsKey)
     }
     configuration.console = console
-    try await ChatApplication(configuration: configuration, logger: logger).run()
+    do {
+      try await ChatApplication(configuration: configuration, logger: logger).run()
+    } catch let failure as ListenFailure {
+      logger.critical("cannot listen", metadata: ["address": "\(failure.host):\(failure.port)", "reason": "\(failure.reason)"])
+      FileDescriptorLogSink.standardError.write(line: "\(failure)\n")
+      logger.notice("stopped", metadata: ["exit": "1"])
+      return 1
+    } catch {
+      logger.critical("server failed", metadata: ["error": "\(error)"])
+      logger.notice("stopped", metadata: ["exit": "1"])
+      return 1
+    }
+    // The last line of every run, so an operator can tell an exit from a crash.
+    logger.notice("stopped", metadata: ["exit": "0"])
+    return 0
   }
 }
 

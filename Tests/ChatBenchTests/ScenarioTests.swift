@@ -64,7 +64,7 @@ struct ScenarioTests {
       let victim = try await withTimeout(10, "messages to flow") {
         while true {
           let snapshot = server.app.registry.snapshot()
-          if snapshot.messagesAccepted > 0, let user = snapshot.users.first(where: { $0.name.hasSuffix("-4") }) {
+          if server.app.registry.counts().messagesAccepted > 0, let user = snapshot.users.first(where: { $0.name.hasSuffix("-4") }) {
             return user.name
           }
           try await Task.sleep(for: .milliseconds(5))

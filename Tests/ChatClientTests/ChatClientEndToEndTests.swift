@@ -1,4 +1,5 @@
 import ChatTestSupport
+import ChatCore
 import ChatServer
 import Testing
 

@@ -4,6 +4,9 @@ import InMemoryLogging
 import Logging
 import Testing
 
+@testable import ChatConsole
+@testable import ChatCore
+@testable import ChatGRPC
 @testable import ChatServer
 
 /// A registry with users and groups, and a console over it whose clock reads
@@ -19,7 +22,7 @@ struct ConsoleHarness {
   init() throws {
     var handler = h.logs
     handler.logLevel = .debug
-    let started = h.registry.snapshot().startedAt
+    let started = h.registry.counts().startedAt
     console = OperatorConsole(registry: h.registry, logger: Logger(label: "console") { _ in handler }) {
       started.addingTimeInterval(3725.5)
     }
@@ -153,7 +156,7 @@ struct ConsoleInterpreterTests {
     try c.registry.send("hi", to: RegistryHarness.group("lounge"), from: "alice")
     _ = c.run("kick carol")
     let reply = c.run("stats")
-    let started = c.registry.snapshot().startedAt.formatted(.iso8601)
+    let started = c.registry.counts().startedAt.formatted(.iso8601)
     #expect(reply.lines == [
       "uptime: 1h02m05s (since \(started))",
       "sessions: 2",

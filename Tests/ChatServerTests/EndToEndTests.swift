@@ -1,5 +1,6 @@
 import ChatTestSupport
 import ChatAPI
+import ChatCore
 import ChatServer
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -20,7 +21,7 @@ struct EndToEndTests {
     #expect(invalid?.message.contains("'not valid!'") == true)
     // Connect goes through no interceptor: the service logs its refusals itself.
     let refusals = server.logs.entries.filter { $0.message.description == "rpc failed" && $0.metadata["method"] == "Connect" }
-    #expect(refusals.compactMap { $0.metadata["code"].map { "\($0)" } }.sorted() == ["alreadyExists", "invalidArgument"])
+    #expect(refusals.compactMap { $0.metadata["code"].map { "\($0)" } }.sorted() == ["ALREADY_EXISTS", "INVALID_ARGUMENT"])
     #expect(refusals.allSatisfy { $0.level == .info })
     alice.close()
     try await server.stop()
@@ -113,7 +114,7 @@ struct EndToEndTests {
     try await carol.send(String(repeating: "x", count: 4096), to: "bob", .user)
     #expect(try await bob.next().message.text.utf8.count == 4096)
     // 3 Welcome and at least the 9 events read above were written to streams.
-    #expect(server.registry.snapshot().eventsWritten >= 10)
+    #expect(server.registry.counts().eventsWritten >= 10)
     for user in [alice, bob, carol] { user.close() }
     try await server.stop()
   }

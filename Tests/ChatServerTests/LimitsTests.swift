@@ -3,6 +3,9 @@ import ChatAPI
 import GRPCCore
 import Testing
 
+@testable import ChatConsole
+@testable import ChatCore
+@testable import ChatGRPC
 @testable import ChatServer
 
 @Suite("Limits, rate limiting and session tokens")
@@ -97,14 +100,14 @@ struct LimitsTests {
     let h = RegistryHarness()
     let alice = try h.connect("alice")
     let bob = try h.connect("bob")
-    #expect(try h.registry.authenticate(alice.id, mode: .session, charge: false) == "alice")
-    #expect(try h.registry.authenticate(bob.id, mode: .session, charge: false) == "bob")
-    #expect(throws: ChatError.unknownSessionToken("alice")) { try h.registry.authenticate("alice", mode: .session, charge: false) }
+    #expect(try h.registry.authenticate(alice.token, mode: .session, charge: false).user.display == "alice")
+    #expect(try h.registry.authenticate(bob.token, mode: .session, charge: false).user.display == "bob")
+    #expect(throws: ChatError.unknownSessionToken(length: 5)) { try h.registry.authenticate("alice", mode: .session, charge: false) }
     let madeUp = String(repeating: "0", count: 32)
-    #expect(throws: ChatError.unknownSessionToken(madeUp)) { try h.registry.authenticate(madeUp, mode: .session, charge: false) }
-    #expect(!ChatError.unknownSessionToken(madeUp).rpcErrorMessage.contains(madeUp))
+    #expect(throws: ChatError.unknownSessionToken(length: madeUp.count)) { try h.registry.authenticate(madeUp, mode: .session, charge: false) }
+    #expect(!ChatError.unknownSessionToken(length: madeUp.count).rpcErrorMessage.contains(madeUp))
     h.registry.disconnect(alice)
-    #expect(throws: ChatError.unknownSessionToken(alice.id)) { try h.registry.authenticate(alice.id, mode: .session, charge: false) }
+    #expect(throws: ChatError.unknownSessionToken(length: alice.token.count)) { try h.registry.authenticate(alice.token, mode: .session, charge: false) }
   }
 
   @Test("rate limiting over the wire: RESOURCE_EXHAUSTED after the burst, ListChannels exempt")
@@ -117,7 +120,7 @@ struct LimitsTests {
     #expect(error?.code == .resourceExhausted)
     #expect(error?.message.contains("retry in") == true)
     _ = try await alice.list()
-    #expect(server.logs.entries.contains { $0.metadata["code"] == "resourceExhausted" })
+    #expect(server.logs.entries.contains { $0.metadata["code"] == "RESOURCE_EXHAUSTED" })
     alice.close()
     try await server.stop()
   }

@@ -90,7 +90,7 @@ enum RootFrame: Sendable {
 /// One HTTP/2 connection driven frame by frame, with NIOHTTP2's client.
 final class RawHTTP2Connection: Sendable {
   private let channel: any Channel
-  private let multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>
+  fileprivate let multiplexer: NIOHTTP2Handler.AsyncStreamMultiplexer<Void>
   /// PING acks and GOAWAYs from the server; finishes when the connection closes.
   let rootFrames: AsyncStream<RootFrame>
 
@@ -202,5 +202,25 @@ private final class RootFrameRecorder: ChannelInboundHandler {
   func channelInactive(context: ChannelHandlerContext) {
     continuation.finish()
     context.fireChannelInactive()
+  }
+}
+
+extension RawHTTP2Connection {
+  /// Opens a stream to `path`, sends `body` and then never reads from it: no
+  /// WINDOW_UPDATE ever opens its flow-control window. Returns the stream
+  /// channel's close, which a server reset completes.
+  func openUnread(_ path: String, metadata: [(String, String)] = [], body: [UInt8]) async throws -> EventLoopFuture<Void> {
+    let stream = try await multiplexer.openStream { channel in
+      channel.setOption(ChannelOptions.autoRead, value: false).map { channel }
+    }
+    let headers = HPACKHeaders(
+      [
+        (":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "127.0.0.1"),
+        ("content-type", "application/grpc"), ("te", "trailers"),
+      ] + metadata)
+    try await stream.writeAndFlush(HTTP2Frame.FramePayload.headers(.init(headers: headers)))
+    try await stream.writeAndFlush(
+      HTTP2Frame.FramePayload.data(.init(data: .byteBuffer(ByteBuffer(bytes: body)), endStream: true)))
+    return stream.closeFuture
   }
 }

@@ -2,6 +2,9 @@ import ChatAPI
 import PropertyBased
 import Testing
 
+@testable import ChatConsole
+@testable import ChatCore
+@testable import ChatGRPC
 @testable import ChatServer
 
 /// One random operation on the registry: `kind` picks it, `user` and `group`

@@ -4,6 +4,9 @@ import InMemoryLogging
 import Logging
 import Testing
 
+@testable import ChatConsole
+@testable import ChatCore
+@testable import ChatGRPC
 @testable import ChatServer
 
 /// A registry with an in-memory log, and helpers to read sessions' queues.
@@ -70,7 +73,7 @@ struct RegistryTests {
     }
     registry.disconnect(alice)
     let again = try h.connect("ALICE")
-    #expect(again.name.display == "ALICE")
+    #expect(again.user.display == "ALICE")
   }
 
   @Test("calls from a user who is not connected are UNAUTHENTICATED")
@@ -79,7 +82,7 @@ struct RegistryTests {
     #expect(ChatError.unknownCaller("ghost").rpcErrorCode == .unauthenticated)
     #expect(throws: ChatError.unknownCaller("ghost")) { try registry.authenticate("ghost", mode: .username, charge: false) }
     _ = try h.connect("Bob")
-    #expect(try registry.authenticate("BOB", mode: .username, charge: false) == "Bob")
+    #expect(try registry.authenticate("BOB", mode: .username, charge: false).user.display == "Bob")
   }
 
   @Test("creating a group makes the caller its only member and tells them")

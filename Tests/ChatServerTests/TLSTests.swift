@@ -1,5 +1,6 @@
 import ChatTestSupport
 import ChatAPI
+import ChatCore
 import ChatServer
 import GRPCCore
 import GRPCNIOTransportHTTP2

@@ -1,4 +1,5 @@
 import ChatAPI
+import ChatCore
 import ChatServer
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -218,5 +219,15 @@ final class Inbox: Sendable {
       let waiter = state.withLock { $0.waiter.take() }
       waiter?.resume(returning: nil)
     }
+  }
+}
+
+/// Polls `condition` until it holds, for state that announces no event
+/// (the registry's contents as a raw client changes them).
+func eventually(
+  _ what: String, within seconds: Double = 5, _ condition: @escaping @Sendable () -> Bool
+) async throws {
+  try await withTimeout(seconds, what) {
+    while !condition() { try await Task.sleep(for: .milliseconds(5)) }
   }
 }

@@ -1,6 +1,9 @@
 import GRPCCore
 import Testing
 
+@testable import ChatConsole
+@testable import ChatCore
+@testable import ChatGRPC
 @testable import ChatServer
 
 @Suite("Names and message text")

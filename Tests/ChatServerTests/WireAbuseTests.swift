@@ -1,5 +1,6 @@
 import ChatTestSupport
 import ChatAPI
+import ChatCore
 import ChatServer
 import GRPCCore
 import GRPCNIOTransportHTTP2
@@ -116,7 +117,7 @@ struct WireAbuseTests {
   @Test("the largest request the server accepts is maxRequestBytes; one byte more is refused and not delivered")
   func requestSizeLimit() async throws {
     let server = try await TestServer()
-    let limit = server.app.configuration.maxRequestBytes
+    let limit = ChatServerConfiguration().maxRequestBytes
     let alice = try await server.user("alice")
     // A valid SendMessageRequest followed by an unknown field (15, length-delimited:
     // a tag byte, a 2-byte length, zeros) that pads it to exactly `size` bytes.

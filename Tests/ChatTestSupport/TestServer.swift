@@ -1,3 +1,4 @@
+import ChatCore
 import ChatServer
 import InMemoryLogging
 import Logging

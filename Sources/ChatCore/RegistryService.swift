@@ -1,0 +1,23 @@
+import Logging
+import ServiceLifecycle
+
+/// The registry as a service of the server's group: when graceful shutdown
+/// begins it refuses new sessions and calls (UNAVAILABLE) and ends every open
+/// session with UNAVAILABLE, before the front ends after it in the group are
+/// shut down (the group shuts services down in reverse order).
+public struct RegistryService: Service {
+  let registry: ChatRegistry
+  /// Called as shutdown begins, before sessions end (health goes NOT_SERVING).
+  let onShutdown: @Sendable () -> Void
+
+  public init(registry: ChatRegistry, onShutdown: @escaping @Sendable () -> Void = {}) {
+    self.registry = registry
+    self.onShutdown = onShutdown
+  }
+
+  public func run() async throws {
+    try? await gracefulShutdown()
+    onShutdown()
+    registry.shutdown()
+  }
+}

@@ -1,0 +1,149 @@
+import Synchronization
+
+/// The outgoing events of one session, bounded in bytes.
+///
+/// The registry enqueues while holding its lock, so every member of a group
+/// sees that group's events in one order; the session's writer takes
+/// everything queued at once and writes it as one batch. Nothing here blocks
+/// the producer: past the limit the queue closes itself as a slow consumer
+/// and the registry ends the session.
+public final class SessionQueue: Sendable {
+  public enum Next: Sendable {
+    case events([SharedEvent])
+    case ended(SessionEnd)
+  }
+
+  public enum EnqueueResult: Equatable {
+    case queued
+    /// The queue is closed (now or before); the session must end with this.
+    case closed(SessionEnd)
+  }
+
+  private struct State {
+    var pending: [SharedEvent] = []
+    var pendingBytes = 0
+    /// The writer, parked in `next()` while nothing is pending.
+    var consumer: CheckedContinuation<Next, Never>?
+    /// Whoever waits in `ended()`.
+    var endWatcher: CheckedContinuation<SessionEnd, Never>?
+    var end: SessionEnd?
+
+    /// Closes the queue; what must be woken for it.
+    mutating func close(_ end: SessionEnd) -> Wakeup? {
+      guard self.end == nil else { return nil }
+      self.end = end
+      let wakeup = Wakeup(
+        consumer: consumer.take().map { ($0, .ended(end)) }, endWatcher: endWatcher.take().map { ($0, end) })
+      return wakeup.isEmpty ? nil : wakeup
+    }
+  }
+
+  private let state = Mutex(State())
+  let limitBytes: Int
+
+  public init(limitBytes: Int) {
+    self.limitBytes = limitBytes
+  }
+
+  /// Parked tasks and what they are to get. Whoever queued or closed resumes
+  /// them after releasing its own locks: resuming schedules a task, which is
+  /// no work to do while the registry's lock is held.
+  public struct Wakeup {
+    fileprivate var consumer: (CheckedContinuation<Next, Never>, Next)?
+    fileprivate var endWatcher: (CheckedContinuation<SessionEnd, Never>, SessionEnd)?
+
+    fileprivate var isEmpty: Bool { consumer == nil && endWatcher == nil }
+
+    public func resume() {
+      if let (continuation, next) = consumer { continuation.resume(returning: next) }
+      if let (continuation, end) = endWatcher { continuation.resume(returning: end) }
+    }
+  }
+
+  /// Queues `event`, or closes the queue as a slow consumer if it would pass
+  /// the limit; a consumer waiting for it is returned to be woken.
+  func enqueue(_ event: SharedEvent) -> (result: EnqueueResult, wakeup: Wakeup?) {
+    state.withLock { state in
+      if let end = state.end { return (.closed(end), nil) }
+      let bytes = state.pendingBytes + event.queuedBytes
+      if bytes > limitBytes {
+        // What was queued is dropped with the session, which the registry ends.
+        state.pending = []
+        state.pendingBytes = 0
+        let end = SessionEnd.slowConsumer(queuedBytes: bytes)
+        return (.closed(end), state.close(end))
+      }
+      // A consumer waits only while nothing is pending: hand it the event directly.
+      if let consumer = state.consumer.take() {
+        return (.queued, Wakeup(consumer: (consumer, .events([event]))))
+      }
+      state.pending.append(event)
+      state.pendingBytes = bytes
+      return (.queued, nil)
+    }
+  }
+
+  /// Ends the session: the consumer gets what is already queued, then `end`.
+  /// Returns the parked tasks to wake.
+  public func close(_ end: SessionEnd) -> Wakeup? {
+    state.withLock { $0.close(end) }
+  }
+
+  /// Everything queued since the last call, or why the session ended; waits
+  /// while the queue is empty. Cancelling the waiting task ends the session
+  /// as disconnected.
+  public func next() async -> Next {
+    if let ready = takeReady() { return ready }
+    return await withTaskCancellationHandler {
+      await withCheckedContinuation { (continuation: CheckedContinuation<Next, Never>) in
+        let (ready, wakeup) = state.withLock { state -> (Next?, Wakeup?) in
+          if let ready = Self.takeReady(&state) { return (ready, nil) }
+          if Task.isCancelled { return (.ended(.disconnected), state.close(.disconnected)) }
+          state.consumer = continuation
+          return (nil, nil)
+        }
+        wakeup?.resume()
+        if let ready { continuation.resume(returning: ready) }
+      }
+    } onCancel: {
+      close(.disconnected)?.resume()
+    }
+  }
+
+  /// Waits until the queue is closed, and says why. Cancelling the waiting
+  /// task ends the session as disconnected.
+  public func ended() async -> SessionEnd {
+    await withTaskCancellationHandler {
+      await withCheckedContinuation { (continuation: CheckedContinuation<SessionEnd, Never>) in
+        let (end, wakeup) = state.withLock { state -> (SessionEnd?, Wakeup?) in
+          if let end = state.end { return (end, nil) }
+          if Task.isCancelled { return (.disconnected, state.close(.disconnected)) }
+          state.endWatcher = continuation
+          return (nil, nil)
+        }
+        wakeup?.resume()
+        if let end { continuation.resume(returning: end) }
+      }
+    } onCancel: {
+      close(.disconnected)?.resume()
+    }
+  }
+
+  /// Bytes queued and not yet taken by the consumer.
+  public var queuedBytes: Int { state.withLock { $0.pendingBytes } }
+
+  public func takeReady() -> Next? {
+    state.withLock { Self.takeReady(&$0) }
+  }
+
+  private static func takeReady(_ state: inout State) -> Next? {
+    if !state.pending.isEmpty {
+      let batch = state.pending
+      state.pending = []
+      state.pendingBytes = 0
+      return .events(batch)
+    }
+    if let end = state.end { return .ended(end) }
+    return nil
+  }
+}

@@ -1,0 +1,69 @@
+import ChatAPI
+import ChatCore
+import GRPCCore
+import Synchronization
+
+/// Authenticates the calls it is applied to (`ChatApplication` applies it to
+/// every call but Connect, which names its own user), and rate-limits those
+/// that change state. The `authorization` metadata (`<username>` or `Bearer <username>`;
+/// in `.session` mode `Bearer <session_id>`) must name a connected session,
+/// which is then the caller the handler acts for.
+public struct AuthInterceptor: ServerInterceptor {
+  /// The caller of the RPC being handled.
+  @TaskLocal static var caller: Caller?
+
+  let registry: ChatRegistry
+  let mode: AuthMode
+
+  /// The calls that take a rate-limit token.
+  private static let limited: Set<MethodDescriptor> = [
+    Chat_V1_ChatService.Method.SendMessage.descriptor,
+    Chat_V1_ChatService.Method.CreateGroupChat.descriptor,
+    Chat_V1_ChatService.Method.JoinGroupChat.descriptor,
+    Chat_V1_ChatService.Method.LeaveGroupChat.descriptor,
+  ]
+
+  public init(registry: ChatRegistry, mode: AuthMode) {
+    self.registry = registry
+    self.mode = mode
+  }
+
+  public func intercept<Input: Sendable, Output: Sendable>(
+    request: StreamingServerRequest<Input>,
+    context: ServerContext,
+    next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
+  ) async throws -> StreamingServerResponse<Output> {
+    guard let claimed = Self.credential(in: request.metadata) else { throw ChatError.missingAuthorization }
+    let caller = try registry.authenticate(claimed, mode: mode, charge: Self.limited.contains(context.descriptor))
+    CallRecord.current?.caller = caller
+    return try await Self.$caller.withValue(caller) { try await next(request, context) }
+  }
+
+  /// The value of `authorization`, without a `Bearer ` prefix; nil if missing or blank.
+  static func credential(in metadata: Metadata) -> String? {
+    guard var value = metadata[stringValues: "authorization"].first(where: { _ in true }) else { return nil }
+    value = value.trimmingWhitespace()
+    if value.lowercased().hasPrefix("bearer ") {
+      value = String(value.dropFirst("bearer ".count)).trimmingWhitespace()
+    }
+    return value.isEmpty ? nil : value
+  }
+}
+
+/// What the request log learns about a call from the interceptors inside it.
+final class CallRecord: Sendable {
+  @TaskLocal static var current: CallRecord?
+
+  private let state = Mutex<Caller?>(nil)
+
+  var caller: Caller? {
+    get { state.withLock { $0 } }
+    set { state.withLock { $0 = newValue } }
+  }
+}
+
+extension String {
+  func trimmingWhitespace() -> String {
+    String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+  }
+}

@@ -1,0 +1,36 @@
+import ChatAPI
+import ChatCore
+import GRPCCore
+import Logging
+
+/// The chat service with its interceptors, on any transport: HTTP/2 in the
+/// server, in-process in tests.
+public enum ChatGRPCServer {
+  /// A server for `transport` serving the chat service and `otherServices`
+  /// (health, reflection), which skip authentication and the request log.
+  public static func make<Transport: ServerTransport>(
+    transport: Transport,
+    registry: ChatRegistry,
+    logger: Logger,
+    auth: AuthMode,
+    maxRequestBytes: Int,
+    endGrace: Duration = .seconds(2),
+    otherServices: [any RegistrableRPCService] = []
+  ) -> GRPCServer<StreamResettingTransport<Transport>> {
+    // Connect neither authenticates (it names its user) nor goes through the
+    // request log (ChatService logs its failures): interceptor frames stay in
+    // every open stream's task for its whole life, 6 KiB per idle session.
+    let chatCalls = ConditionalInterceptor<any ServerInterceptor>.Subject.methods(
+      Set(Chat_V1_ChatService.Method.descriptors.filter { $0 != Chat_V1_ChatService.Method.Connect.descriptor }))
+    return GRPCServer(
+      transport: StreamResettingTransport(transport, methods: [Chat_V1_ChatService.Method.Connect.descriptor]),
+      services: [
+        ChatService(registry: registry, logger: logger, maxRequestBytes: maxRequestBytes, endGrace: endGrace)
+      ] + otherServices,
+      interceptorPipeline: [
+        .apply(RequestLogInterceptor(logger: logger, mode: auth), to: chatCalls),
+        .apply(AuthInterceptor(registry: registry, mode: auth), to: chatCalls),
+      ]
+    )
+  }
+}

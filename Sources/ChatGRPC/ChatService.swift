@@ -1,0 +1,152 @@
+import ChatAPI
+import ChatCore
+import GRPCCore
+import GRPCProtobuf
+import Logging
+import SwiftProtobuf
+
+/// The chat.v1.ChatService handlers: each translates a call into one registry
+/// call. Methods are registered by hand (with the generated descriptors) so
+/// that Connect can stream `SharedEvent`s, encoded once per event rather
+/// than once per recipient.
+public struct ChatService: RegistrableRPCService {
+  let registry: ChatRegistry
+  let logger: Logger
+  /// Larger request messages are RESOURCE_EXHAUSTED.
+  let maxRequestBytes: Int
+  /// How long a session the server ended (kick, slow consumer, shutdown)
+  /// may take to write its last events and status before its stream is reset.
+  let endGrace: Duration
+
+  public init(registry: ChatRegistry, logger: Logger, maxRequestBytes: Int, endGrace: Duration = .seconds(2)) {
+    self.registry = registry
+    self.logger = logger
+    self.maxRequestBytes = maxRequestBytes
+    self.endGrace = endGrace
+  }
+
+  public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
+    typealias Method = Chat_V1_ChatService.Method
+    router.registerHandler(
+      forMethod: Method.Connect.descriptor,
+      deserializer: SizeLimitedDeserializer<Chat_V1_ConnectRequest>(limit: maxRequestBytes),
+      serializer: SharedEventSerializer(),
+      handler: { request, context in
+        try await connect(ServerRequest(stream: request).message, peer: PeerAddress(grpcPeer: context.remotePeer))
+      }
+    )
+    router.registerUnary(Method.CreateGroupChat.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_GroupRequest, caller) in
+      try registry.createGroup(request.group, by: caller)
+      return Google_Protobuf_Empty()
+    }
+    router.registerUnary(Method.JoinGroupChat.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_GroupRequest, caller) in
+      try registry.joinGroup(request.group, by: caller)
+      return Google_Protobuf_Empty()
+    }
+    router.registerUnary(Method.LeaveGroupChat.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_GroupRequest, caller) in
+      try registry.leaveGroup(request.group, by: caller)
+      return Google_Protobuf_Empty()
+    }
+    router.registerUnary(Method.SendMessage.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_SendMessageRequest, caller) in
+      try registry.send(request.text, to: request.to.kind(), named: request.to.name, from: caller)
+      return Google_Protobuf_Empty()
+    }
+    router.registerUnary(Method.ListChannels.descriptor, maxRequestBytes: maxRequestBytes) { (_: Google_Protobuf_Empty, caller) in
+      var response = Chat_V1_ListChannelsResponse()
+      response.channels = try registry.listChannels(for: caller).map(Chat_V1_Channel.init)
+      return response
+    }
+  }
+
+  /// Registers the user, then streams its session's events until the session
+  /// ends. Registration happens inside the producer, which always runs to its
+  /// end, so every session that is registered is also ended.
+  func connect(_ request: Chat_V1_ConnectRequest, peer: PeerAddress) throws -> StreamingServerResponse<SharedEvent> {
+    let name: ChatName
+    do throws(ChatError) {
+      name = try ChatName.validate(request.username, as: .user)
+    } catch {
+      logRefusal(error, user: ChatName(request.username)?.display ?? quoted(request.username), peer: peer)
+      throw error
+    }
+    return StreamingServerResponse { writer in
+      let session = try register(name, peer: peer)
+      // When the server ends the session (kick, slow consumer, shutdown),
+      // its client has `endGrace` to take the last events and the status;
+      // then the stream is reset, and writes stuck behind a client that
+      // stopped reading are cancelled: an ended session holds no stream,
+      // buffers or task.
+      StreamReset.resetCurrentStream(after: endGrace) { await session.queue.ended() != .disconnected }
+      // gRPC reports a client that cancels or vanishes through this handler,
+      // not by cancelling the task; closing the queue ends the session.
+      return try await withRPCCancellationHandler {
+        try await pump(session, to: writer)
+      } onCancelRPC: {
+        session.queue.close(.disconnected)?.resume()
+      }
+    }
+  }
+
+  /// Registers the session. Connect goes through no interceptor (see
+  /// `ChatApplication`), so refusals are logged here, as `RequestLogInterceptor`
+  /// logs other calls' failures. (Synchronous, to keep the stream's async
+  /// frame small: it lives as long as the session.)
+  private func register(_ name: ChatName, peer: PeerAddress) throws(ChatError) -> Session {
+    do throws(ChatError) {
+      return try registry.connect(name, peer: peer.description)
+    } catch {
+      logRefusal(error, user: name.display, peer: peer)
+      throw error
+    }
+  }
+
+  private func logRefusal(_ error: ChatError, user: String, peer: PeerAddress) {
+    logger.info(
+      "rpc failed",
+      metadata: [
+        "method": "Connect", "user": "\(user)", "peer": "\(peer)", "code": "\(error.rpcErrorCode.grpcName)",
+        "error": "\(error.message)",
+      ])
+  }
+
+  /// Writes the session's events in batches until the session ends.
+  private func pump(_ session: Session, to writer: RPCWriter<SharedEvent>) async throws -> Metadata {
+    while true {
+      switch await session.queue.next() {
+      case .events(let batch):
+        do {
+          try await writer.write(contentsOf: batch)
+          registry.recordWritten(batch.count)
+        } catch {
+          registry.disconnect(session)
+          throw error
+        }
+      case .ended(let end):
+        registry.disconnect(session)
+        if let error = end.rpcError { throw error }
+        return [:]
+      }
+    }
+  }
+}
+
+extension RPCRouter {
+  /// Registers a unary method whose handler gets the request message and the
+  /// authenticated caller (see `AuthInterceptor`).
+  fileprivate mutating func registerUnary<Input: SwiftProtobuf.Message, Output: SwiftProtobuf.Message>(
+    _ descriptor: MethodDescriptor,
+    maxRequestBytes: Int,
+    _ body: @escaping @Sendable (Input, Caller) throws -> Output
+  ) {
+    registerHandler(
+      forMethod: descriptor,
+      deserializer: SizeLimitedDeserializer<Input>(limit: maxRequestBytes),
+      serializer: ProtobufSerializer<Output>(),
+      handler: { request, _ in
+        let input = try await ServerRequest(stream: request).message
+        guard let caller = AuthInterceptor.caller else { throw ChatError.missingAuthorization }
+        return StreamingServerResponse(single: ServerResponse(message: try body(input, caller)))
+      }
+    )
+  }
+}
