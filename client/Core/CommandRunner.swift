@@ -1,0 +1,84 @@
+import ChatAPI
+import GRPCCore
+
+/// Acts on the lines a user types, one at a time, and prints what comes of
+/// each: the session's side of the conversation, without the Connect stream
+/// (events are printed as they arrive, by whoever reads the stream).
+public struct CommandRunner {
+  public enum Outcome: Equatable, Sendable {
+    case goOn
+    case quit
+  }
+
+  private let calls: any ChatCalls
+  private let output: any SessionOutput
+  private let formatter: EventFormatter
+  /// The user, as the server spells it (from Welcome).
+  private let username: String
+  private let authorization: CallAuthorization
+  /// Where plain lines go.
+  public private(set) var target: ChatTarget?
+
+  public init(
+    calls: any ChatCalls, output: any SessionOutput, formatter: EventFormatter, username: String,
+    authorization: CallAuthorization
+  ) {
+    self.calls = calls
+    self.output = output
+    self.formatter = formatter
+    self.username = username
+    self.authorization = authorization
+  }
+
+  /// Acts on one line; a failure is printed, and the session goes on.
+  public mutating func run(_ line: String) async -> Outcome {
+    do {
+      guard let command = try ClientCommand.parse(line) else { return .goOn }
+      switch command {
+      case .quit:
+        return .quit
+      case .help:
+        for helpLine in ClientCommand.helpText { output.print(helpLine) }
+      case .setTarget(let newTarget):
+        target = newTarget
+        output.show(target: newTarget)
+        output.print(formatter.note("talking to \(newTarget.description.terminalSafe)"))
+      case .showTarget:
+        let now = target.map { "talking to \($0.description.terminalSafe)" } ?? "talking to nobody: /to #<group> or /to @<user>"
+        output.print(formatter.note(now))
+      case .text(let text):
+        guard let target else {
+          throw CommandError("no channel to send to: /to #<group> or /to @<user> first, or /help.")
+        }
+        // The message comes back on the stream, as everyone else sees it;
+        // so do MemberJoined for /create and /join.
+        try await calls.send(text, to: target)
+      case .send(let text, let to):
+        try await calls.send(text, to: to)
+      case .create(let group):
+        try await calls.createGroup(group)
+      case .join(let group):
+        try await calls.joinGroup(group)
+      case .leave(let group):
+        try await leave(group)
+      case .list:
+        let channels = try await calls.listChannels()
+        output.complete(from: Completions(channels: channels))
+        output.print(formatter.channels(channels))
+      }
+    } catch {
+      report(error)
+    }
+    return .goOn
+  }
+
+  private func leave(_ group: String) async throws {
+    try await calls.leaveGroup(group)
+    // Only the others are told, so the client says it.
+    output.print(formatter.note("you left #\(group.terminalSafe)"))
+  }
+
+  private func report(_ error: any Error) {
+    output.print(formatter.failure(error))
+  }
+}
