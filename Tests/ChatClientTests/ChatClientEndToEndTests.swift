@@ -112,6 +112,19 @@ struct ChatClientEndToEndTests {
     try await server.stop()
   }
 
+  @Test("an operator's notice is shown as coming from the operator, not as an error")
+  func notice() async throws {
+    let server = try await TestServer()
+    let alice = try ChatClientProcess("alice", port: server.port)
+    try await alice.expect("* connected as alice")
+    #expect(try server.registry.broadcast("restart at 18:00") == 1)
+    let line = try await alice.expect("restart at 18:00")
+    #expect(line.wholeMatch(of: /\d\d:\d\d:\d\d \* notice from the operator: restart at 18:00/) != nil, "\(line)")
+    try alice.endInput()
+    #expect(try await alice.exitStatus() == 0)
+    try await server.stop()
+  }
+
   @Test("a server shutting down ends the session with UNAVAILABLE and status 1")
   func shutdown() async throws {
     let server = try await TestServer()

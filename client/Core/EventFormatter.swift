@@ -8,10 +8,10 @@ import GRPCCore
 ///     09:07:18 [@bob → alice] hi
 ///     09:07:19 * carol joined #general
 ///     09:07:20 * dave left #general (kicked)
-///     09:07:21 ! notice: server restarts at 18:00
-///     09:07:22 ! NOT_FOUND: group 'nowhere' does not exist.
+///     09:07:21 * notice from the operator: server restarts at 18:00
+///     09:07:22 ! NOT_FOUND: no group 'nowhere'.
 ///
-/// `*` marks what happened, `!` what went wrong or came from the operator.
+/// `*` marks what happened, `!` what went wrong.
 /// Everything the server sends is made `terminalSafe` first.
 public struct EventFormatter: Sendable {
   private let calendar: Calendar
@@ -100,7 +100,7 @@ public struct EventFormatter: Sendable {
         }
       return "* \(left.username.terminalSafe) left #\(left.group.terminalSafe)\(why)"
     case .notice(let notice):
-      return "! notice: \(notice.text.terminalSafe)"
+      return "* notice from the operator: \(notice.text.terminalSafe)"
     case nil:
       return "* (an event this client does not know)"
     }
