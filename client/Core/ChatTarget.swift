@@ -16,6 +16,19 @@ public enum ChatTarget: Hashable, Sendable, CustomStringConvertible {
     }
   }
 
+  /// Users and groups are separate namespaces; the raw value is the server's word for the name.
+  public enum Kind: String, Sendable {
+    case user = "username"
+    case group = "group name"
+  }
+
+  public var kind: Kind {
+    switch self {
+    case .group: .group
+    case .user: .user
+    }
+  }
+
   public var name: String {
     switch self {
     case .group(let name), .user(let name): name
