@@ -125,6 +125,30 @@ struct ChatClientEndToEndTests {
     try await server.stop()
   }
 
+  @Test("a /to target or a group name that cannot work is refused at once, naming it, and the old target stays")
+  func refusedAtOnce() async throws {
+    let server = try await TestServer()
+    let alice = try ChatClientProcess("alice", port: server.port)
+    try await alice.expect("* connected as alice")
+    alice.type("/create g")
+    try await alice.expect("* alice joined #g")
+    alice.type("/to #g")
+    try await alice.expect("* talking to #g")
+
+    alice.type("/to @nobody")
+    try await alice.expect("! cannot talk to @nobody: no connected user 'nobody' (still talking to #g).")
+    alice.type("/to #nosuch")
+    try await alice.expect("! cannot talk to #nosuch: no group 'nosuch' (still talking to #g).")
+    alice.type("/join bad name")
+    try await alice.expect("! invalid group name 'bad name': use 1 to 32 characters from A-Z a-z 0-9 _ - .")
+    alice.type("still here")
+    try await alice.expect("[#g] alice: still here")
+
+    try alice.endInput()
+    #expect(try await alice.exitStatus() == 0)
+    try await server.stop()
+  }
+
   @Test("a server shutting down ends the session with UNAVAILABLE and status 1")
   func shutdown() async throws {
     let server = try await TestServer()

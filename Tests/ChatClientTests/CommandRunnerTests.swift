@@ -76,13 +76,58 @@ struct CommandRunnerTests {
     CommandRunner(calls: calls, output: output, formatter: EventFormatter(), username: "alice", authorization: authorization)
   }
 
-  @Test("plain lines go to the /to target")
+  @Test("plain lines go to the /to target, after a check that it exists")
   func plainLines() async {
     let calls = FakeChatCalls()
     var runner = makeRunner(calls)
     for line in ["/to #general", "hi all", "/to"] { _ = await runner.run(line) }
     #expect(output.lines == ["* talking to #general", "* talking to #general"])
-    #expect(calls.made == ["send #general hi all"])
+    #expect(calls.made == ["list", "send #general hi all"])
+    #expect(runner.target == .group("general"))
+  }
+
+  @Test("/to takes the server's spelling of the name", arguments: [("/to @bob", ChatTarget.user("Bob")), ("/to #GENERAL", .group("general"))])
+  func serverSpelling(line: String, target: ChatTarget) async {
+    var runner = makeRunner(FakeChatCalls())
+    _ = await runner.run(line)
+    #expect(output.lines == ["* talking to \(target)"])
+    #expect(output.targets == [target])
+    #expect(runner.target == target)
+  }
+
+  @Test(
+    "/to a user or group that does not exist is refused at once, naming it, and the old target stays",
+    arguments: [
+      ("/to @nobody", "! cannot talk to @nobody: no connected user 'nobody' (still talking to #general)."),
+      ("/to #nosuch", "! cannot talk to #nosuch: no group 'nosuch' (still talking to #general)."),
+      ("/to #alice", "! cannot talk to #alice: no group 'alice' (still talking to #general)."),
+      ("/to @books", "! cannot talk to @books: no connected user 'books' (still talking to #general)."),
+    ])
+  func missingTarget(line: String, refusal: String) async {
+    let calls = FakeChatCalls()
+    var runner = makeRunner(calls)
+    for line in ["/to #general", line, "still here"] { _ = await runner.run(line) }
+    #expect(output.lines == ["* talking to #general", refusal])
+    #expect(output.targets == [.group("general")])
+    #expect(calls.made == ["list", "list", "send #general still here"])
+  }
+
+  @Test("with no target yet, a missing one is refused without mentioning one")
+  func missingFirstTarget() async {
+    var runner = makeRunner(FakeChatCalls())
+    _ = await runner.run("/to @nobody")
+    #expect(output.lines == ["! cannot talk to @nobody: no connected user 'nobody'."])
+    #expect(runner.target == nil)
+  }
+
+  @Test("a /to whose check fails keeps the old target and says why")
+  func checkFails() async {
+    let calls = FakeChatCalls()
+    var runner = makeRunner(calls)
+    _ = await runner.run("/to #general")
+    calls.fail(with: RPCError(code: .unavailable, message: "the server is shutting down."))
+    _ = await runner.run("/to @bob")
+    #expect(output.lines == ["* talking to #general", "! UNAVAILABLE: the server is shutting down."])
     #expect(runner.target == .group("general"))
   }
 

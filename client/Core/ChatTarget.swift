@@ -35,6 +35,25 @@ public enum ChatTarget: Hashable, Sendable, CustomStringConvertible {
     }
   }
 
+  /// The same target with another spelling of its name (the server's, which
+  /// compares names ignoring case).
+  public func named(_ name: String) -> ChatTarget {
+    switch self {
+    case .group: .group(name)
+    case .user: .user(name)
+    }
+  }
+
+  /// Whether `channel` is this target, comparing names as the server does.
+  public func matches(_ channel: Chat_V1_Channel) -> Bool {
+    let type: Chat_V1_ChannelType =
+      switch self {
+      case .group: .group
+      case .user: .user
+      }
+    return channel.type == type && channel.name.lowercased() == name.lowercased()
+  }
+
   public var description: String {
     switch self {
     case .group(let name): "#\(name)"

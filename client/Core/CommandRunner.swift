@@ -39,10 +39,8 @@ public struct CommandRunner {
         return .quit
       case .help:
         for helpLine in ClientCommand.helpText { output.print(helpLine) }
-      case .setTarget(let newTarget):
-        target = newTarget
-        output.show(target: newTarget)
-        output.print(formatter.note("talking to \(newTarget.description.terminalSafe)"))
+      case .setTarget(let wanted):
+        try await talk(to: wanted)
       case .showTarget:
         let now = target.map { "talking to \($0.description.terminalSafe)" } ?? "talking to nobody: /to #<group> or /to @<user>"
         output.print(formatter.note(now))
@@ -70,6 +68,27 @@ public struct CommandRunner {
       report(error)
     }
     return .goOn
+  }
+
+  /// Checks that `wanted` exists before talking to it, so a typo is caught
+  /// here rather than at the next line; keeps the old target if not.
+  private mutating func talk(to wanted: ChatTarget) async throws {
+    let channels = try await calls.listChannels()
+    output.complete(from: Completions(channels: channels))
+    guard let found = channels.first(where: wanted.matches) else {
+      let missing =
+        switch wanted {
+        case .user(let name): "no connected user '\(name)'"
+        case .group(let name): "no group '\(name)'"
+        }
+      let still = target.map { " (still talking to \($0))" } ?? ""
+      throw CommandError("cannot talk to \(wanted): \(missing)\(still).")
+    }
+    // The server's spelling, as every event shows it.
+    let newTarget = wanted.named(found.name)
+    target = newTarget
+    output.show(target: newTarget)
+    output.print(formatter.note("talking to \(newTarget.description.terminalSafe)"))
   }
 
   private func leave(_ group: String) async throws {
