@@ -149,6 +149,41 @@ struct ChatClientEndToEndTests {
     try await server.stop()
   }
 
+  @Test("leaving the group one talks to drops it as the target, in the words others see, and says when it was deleted")
+  func leaveTarget() async throws {
+    let server = try await TestServer()
+    let alice = try ChatClientProcess("alice", port: server.port)
+    let bob = try ChatClientProcess("bob", port: server.port)
+    try await alice.expect("* connected as alice")
+    try await bob.expect("* connected as bob")
+    alice.type("/create general")
+    try await alice.expect("* alice joined #general")
+    bob.type("/join general")
+    try await bob.expect("* bob joined #general")
+    bob.type("/to #general")
+    try await bob.expect("* talking to #general")
+
+    // bob is not the last member: the group stays.
+    bob.type("/leave #general")
+    try await bob.expect("* bob left #general")
+    try await bob.expect("* no longer talking to #general")
+    try await alice.expect("* bob left #general")
+    bob.type("hello?")
+    try await bob.expect("! no channel to send to: /to #<group> or /to @<user> first, or /help.")
+    #expect(!bob.output.everything.contains { $0.contains("was deleted") })
+
+    // alice is: her leaving deletes it.
+    alice.type("/leave general")
+    try await alice.expect("* alice left #general")
+    try await alice.expect("* #general was deleted (its last member left)")
+
+    try alice.endInput()
+    try bob.endInput()
+    #expect(try await alice.exitStatus() == 0)
+    #expect(try await bob.exitStatus() == 0)
+    try await server.stop()
+  }
+
   @Test("a server shutting down ends the session with UNAVAILABLE and status 1")
   func shutdown() async throws {
     let server = try await TestServer()

@@ -131,6 +131,53 @@ struct CommandRunnerTests {
     #expect(runner.target == .group("general"))
   }
 
+  @Test("leaving the group one talks to drops it as the target", arguments: ["/leave general", "/leave #GENERAL"])
+  func leaveTarget(line: String) async {
+    let calls = FakeChatCalls()
+    var runner = makeRunner(calls)
+    for line in ["/to #general", line, "hello?"] { _ = await runner.run(line) }
+    #expect(
+      output.lines == [
+        "* talking to #general",
+        "* alice left #general",
+        "* no longer talking to #general",
+        "! no channel to send to: /to #<group> or /to @<user> first, or /help.",
+      ])
+    #expect(output.targets == [.group("general"), nil])
+    #expect(runner.target == nil)
+  }
+
+  @Test("leaving another group keeps the target")
+  func leaveOther() async {
+    var runner = makeRunner(FakeChatCalls())
+    for line in ["/to #general", "/leave books"] { _ = await runner.run(line) }
+    #expect(output.lines == ["* talking to #general", "* alice left #books"])
+    #expect(runner.target == .group("general"))
+  }
+
+  @Test("the last member's leave says that the group was deleted", arguments: ["/leave general", "/leave #General"])
+  func leaveDeletes(line: String) async {
+    var runner = makeRunner(FakeChatCalls(lastMemberOf: ["general"]))
+    _ = await runner.run(line)
+    let shown = line.hasSuffix("#General") ? "General" : "general"
+    #expect(output.lines == ["* alice left #\(shown)", "* #\(shown) was deleted (its last member left)"])
+  }
+
+  @Test("a failed leave changes nothing")
+  func leaveFails() async {
+    let calls = FakeChatCalls()
+    var runner = makeRunner(calls)
+    _ = await runner.run("/to #general")
+    calls.fail(with: RPCError(code: .failedPrecondition, message: "user 'alice' is not a member of group 'general', so cannot leave it."))
+    _ = await runner.run("/leave general")
+    #expect(
+      output.lines == [
+        "* talking to #general",
+        "! FAILED_PRECONDITION: user 'alice' is not a member of group 'general', so cannot leave it.",
+      ])
+    #expect(runner.target == .group("general"))
+  }
+
   @Test("/quit ends the session; blank lines and /help do not")
   func quit() async {
     var runner = makeRunner(FakeChatCalls())

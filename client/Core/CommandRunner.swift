@@ -91,10 +91,36 @@ public struct CommandRunner {
     output.print(formatter.note("talking to \(newTarget.description.terminalSafe)"))
   }
 
-  private func leave(_ group: String) async throws {
+  private mutating func leave(_ group: String) async throws {
     try await calls.leaveGroup(group)
-    // Only the others are told, so the client says it.
-    output.print(formatter.note("you left #\(group.terminalSafe)"))
+    let left = ChatTarget.group(group)
+    // The last member out deletes the group, which only the list shows. The
+    // leave itself succeeded, so a failed list only loses that line.
+    let channels = try? await calls.listChannels()
+    if let channels { output.complete(from: Completions(channels: channels)) }
+    let listed = channels?.first(where: left.matches)
+    // The server's spelling, as the others see it: from the list, or from
+    // the target if the group is gone.
+    let shown = listed?.name ?? target.flatMap { left.matches($0.channel) ? $0.name : nil } ?? group
+    // The server tells only the others; say it in the words they see.
+    output.print(
+      formatter.line(
+        for: .with {
+          $0.kind = .memberLeft(
+            .with {
+              $0.username = username
+              $0.group = shown
+              $0.reason = .left
+            })
+        }))
+    if channels != nil && listed == nil {
+      output.print(formatter.note("#\(shown.terminalSafe) was deleted (its last member left)"))
+    }
+    if let target, left.matches(target.channel) {
+      self.target = nil
+      output.show(target: nil)
+      output.print(formatter.note("no longer talking to \(target.description.terminalSafe)"))
+    }
   }
 
   private func report(_ error: any Error) {
