@@ -184,6 +184,30 @@ struct ChatClientEndToEndTests {
     try await server.stop()
   }
 
+  @Test("a script faster than the server's rate limit waits as the server asks and loses no line")
+  func rateLimitedScript() async throws {
+    let server = try await TestServer { $0.limits.rateLimit = RateLimit(perSecond: 20, burst: 2) }
+    let bob = try ChatClientProcess("bob", port: server.port)
+    try await bob.expect("* connected as bob")
+    bob.type("/create g")
+    try await bob.expect("* bob joined #g")
+
+    let lines = (1...30).map { "line \($0) of 30" }
+    let alice = try ChatClientProcess("alice", port: server.port)
+    alice.type("/join g")
+    for line in lines { alice.type("/say g \(line)") }
+    try alice.endInput()
+    try await bob.expect("* alice joined #g")
+    // expect() moves past each line it finds: they come in order.
+    for line in lines { try await bob.expect("[#g] alice: \(line)") }
+    #expect(try await alice.exitStatus(seconds: 10) == 0)
+    #expect(!alice.output.everything.contains { $0.contains(" ! ") }, "\(alice.output.everything)")
+
+    try bob.endInput()
+    #expect(try await bob.exitStatus() == 0)
+    try await server.stop()
+  }
+
   @Test("a server shutting down ends the session with UNAVAILABLE and status 1")
   func shutdown() async throws {
     let server = try await TestServer()

@@ -87,7 +87,7 @@ struct ChatSession: Sendable {
     let calls = GRPCChatCalls(
       chat: chat, metadata: ["authorization": .string(authorization.value(for: welcome))], options: Self.callOptions)
     var runner = CommandRunner(
-      calls: calls, output: console, formatter: formatter, username: welcome.username,
+      calls: RetryingChatCalls(calls), output: console, formatter: formatter, username: welcome.username,
       authorization: authorization)
     for await line in console.lines {
       if console.echoesInput { console.print(formatter.echo(line)) }
