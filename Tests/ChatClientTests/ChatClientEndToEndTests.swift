@@ -105,6 +105,7 @@ struct ChatClientEndToEndTests {
     try await bob.expect("* connected as bob")
     bob.type("/join g")
     try await bob.expect("! UNAUTHENTICATED: ")
+    try await bob.expect("! hint: if the server runs with --auth session, start chat-client with --auth session")
     bob.type("/quit")
     #expect(try await bob.exitStatus() == 0)
     try alice.endInput()

@@ -178,6 +178,22 @@ struct CommandRunnerTests {
     #expect(runner.target == .group("general"))
   }
 
+  @Test(
+    "UNAUTHENTICATED in username mode comes with a hint about --auth session",
+    arguments: [
+      (CallAuthorization.username, RPCError.Code.unauthenticated, true),
+      (.session, .unauthenticated, false),
+      (.username, .notFound, false),
+    ])
+  func authHint(authorization: CallAuthorization, code: RPCError.Code, hinted: Bool) async {
+    let calls = FakeChatCalls()
+    var runner = makeRunner(calls, authorization: authorization)
+    calls.fail(with: RPCError(code: code, message: "refused."))
+    _ = await runner.run("/join general")
+    let hint = "! hint: if the server runs with --auth session, start chat-client with --auth session"
+    #expect(output.lines == ["! \(code.canonicalName): refused."] + (hinted ? [hint] : []))
+  }
+
   @Test("/quit ends the session; blank lines and /help do not")
   func quit() async {
     var runner = makeRunner(FakeChatCalls())

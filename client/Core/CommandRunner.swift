@@ -125,5 +125,9 @@ public struct CommandRunner {
 
   private func report(_ error: any Error) {
     output.print(formatter.failure(error))
+    // The likeliest cause: a server in session mode refuses a username.
+    if authorization == .username, let error = error as? RPCError, error.code == .unauthenticated {
+      output.print(formatter.hint("if the server runs with --auth session, start chat-client with --auth session"))
+    }
   }
 }

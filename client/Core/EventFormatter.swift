@@ -41,6 +41,11 @@ public struct EventFormatter: Sendable {
     stamped("! \(prefix.map { "\($0): " } ?? "")\(Self.explain(error))", at: date)
   }
 
+  /// What may help after a failure: `! hint: …`.
+  public func hint(_ text: String, at date: Date = Date()) -> String {
+    stamped("! hint: \(text)", at: date)
+  }
+
   /// Why the Connect stream ended; nil if the server closed it without an error.
   public func disconnected(_ error: (any Error)?, at date: Date = Date()) -> String {
     let why = error.map(Self.explain) ?? "the server ended the session."
