@@ -106,10 +106,107 @@ struct ChatClientEndToEndTests {
     try await bob.expect("* connected as bob")
     bob.type("/join g")
     try await bob.expect("! UNAUTHENTICATED: ")
+    try await bob.expect("! hint: if the server runs with --auth session, start chat-client with --auth session")
     bob.type("/quit")
     #expect(try await bob.exitStatus() == 0)
     try alice.endInput()
     #expect(try await alice.exitStatus() == 0)
+    try await server.stop()
+  }
+
+  @Test("an operator's notice is shown as coming from the operator, not as an error")
+  func notice() async throws {
+    let server = try await TestServer()
+    let alice = try ChatClientProcess("alice", port: server.port)
+    try await alice.expect("* connected as alice")
+    #expect(try server.registry.broadcast("restart at 18:00") == 1)
+    let line = try await alice.expect("restart at 18:00")
+    #expect(line.wholeMatch(of: /\d\d:\d\d:\d\d \* notice from the operator: restart at 18:00/) != nil, "\(line)")
+    try alice.endInput()
+    #expect(try await alice.exitStatus() == 0)
+    try await server.stop()
+  }
+
+  @Test("a /to target or a group name that cannot work is refused at once, naming it, and the old target stays")
+  func refusedAtOnce() async throws {
+    let server = try await TestServer()
+    let alice = try ChatClientProcess("alice", port: server.port)
+    try await alice.expect("* connected as alice")
+    alice.type("/create g")
+    try await alice.expect("* alice joined #g")
+    alice.type("/to #g")
+    try await alice.expect("* talking to #g")
+
+    alice.type("/to @nobody")
+    try await alice.expect("! cannot talk to @nobody: no connected user 'nobody' (still talking to #g).")
+    alice.type("/to #nosuch")
+    try await alice.expect("! cannot talk to #nosuch: no group 'nosuch' (still talking to #g).")
+    alice.type("/join bad name")
+    try await alice.expect("! invalid group name 'bad name': use 1 to 32 characters from A-Z a-z 0-9 _ - .")
+    alice.type("still here")
+    try await alice.expect("[#g] alice: still here")
+
+    try alice.endInput()
+    #expect(try await alice.exitStatus() == 0)
+    try await server.stop()
+  }
+
+  @Test("leaving the group one talks to drops it as the target, in the words others see, and says when it was deleted")
+  func leaveTarget() async throws {
+    let server = try await TestServer()
+    let alice = try ChatClientProcess("alice", port: server.port)
+    let bob = try ChatClientProcess("bob", port: server.port)
+    try await alice.expect("* connected as alice")
+    try await bob.expect("* connected as bob")
+    alice.type("/create general")
+    try await alice.expect("* alice joined #general")
+    bob.type("/join general")
+    try await bob.expect("* bob joined #general")
+    bob.type("/to #general")
+    try await bob.expect("* talking to #general")
+
+    // bob is not the last member: the group stays.
+    bob.type("/leave #general")
+    try await bob.expect("* bob left #general")
+    try await bob.expect("* no longer talking to #general")
+    try await alice.expect("* bob left #general")
+    bob.type("hello?")
+    try await bob.expect("! no channel to send to: /to #<group> or /to @<user> first, or /help.")
+    #expect(!bob.output.everything.contains { $0.contains("was deleted") })
+
+    // alice is: her leaving deletes it.
+    alice.type("/leave general")
+    try await alice.expect("* alice left #general")
+    try await alice.expect("* #general was deleted (its last member left)")
+
+    try alice.endInput()
+    try bob.endInput()
+    #expect(try await alice.exitStatus() == 0)
+    #expect(try await bob.exitStatus() == 0)
+    try await server.stop()
+  }
+
+  @Test("a script faster than the server's rate limit waits as the server asks and loses no line")
+  func rateLimitedScript() async throws {
+    let server = try await TestServer { $0.limits.rateLimit = RateLimit(perSecond: 20, burst: 2) }
+    let bob = try ChatClientProcess("bob", port: server.port)
+    try await bob.expect("* connected as bob")
+    bob.type("/create g")
+    try await bob.expect("* bob joined #g")
+
+    let lines = (1...30).map { "line \($0) of 30" }
+    let alice = try ChatClientProcess("alice", port: server.port)
+    alice.type("/join g")
+    for line in lines { alice.type("/say g \(line)") }
+    try alice.endInput()
+    try await bob.expect("* alice joined #g")
+    // expect() moves past each line it finds: they come in order.
+    for line in lines { try await bob.expect("[#g] alice: \(line)") }
+    #expect(try await alice.exitStatus(seconds: 10) == 0)
+    #expect(!alice.output.everything.contains { $0.contains(" ! ") }, "\(alice.output.everything)")
+
+    try bob.endInput()
+    #expect(try await bob.exitStatus() == 0)
     try await server.stop()
   }
 

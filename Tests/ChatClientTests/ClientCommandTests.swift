@@ -26,7 +26,8 @@ struct ClientCommandTests {
       ("  leading spaces are kept", .text("  leading spaces are kept")),
       ("//shrug", .text("/shrug")),
       ("# not a command", .text("# not a command")),
-      ("/create #", .create(group: "#")),
+      ("/leave a-Z_0.9", .leave(group: "a-Z_0.9")),
+      ("/join \(String(repeating: "x", count: 32))", .join(group: String(repeating: "x", count: 32))),
     ] as [(String, ClientCommand)])
   func parses(line: String, command: ClientCommand) throws {
     #expect(try ClientCommand.parse(line) == command)
@@ -41,7 +42,6 @@ struct ClientCommandTests {
     "malformed commands say what to type",
     arguments: [
       ("/create", "usage: /create <group>"),
-      ("/create a b", "usage: /create <group>"),
       ("/join", "usage: /join <group>"),
       ("/leave", "usage: /leave <group>"),
       ("/list all", "usage: /list"),
@@ -50,6 +50,8 @@ struct ClientCommandTests {
       ("/msg bob", "usage: /msg <user> <text>"),
       ("/msg", "usage: /msg <user> <text>"),
       ("/say general", "usage: /say <group> <text>"),
+      ("/to #bad!", "invalid group name 'bad!': use 1 to 32 characters from A-Z a-z 0-9 _ - ."),
+      ("/to @bad!", "invalid username 'bad!': use 1 to 32 characters from A-Z a-z 0-9 _ - ."),
       ("/to general", "'general' is not a channel: use /to #<group> or /to @<user>."),
       ("/to #a #b", "'#a #b' is not a channel: use /to #<group> or /to @<user>."),
       ("/to #", "'#' is not a channel: use /to #<group> or /to @<user>."),
@@ -58,6 +60,24 @@ struct ClientCommandTests {
     ])
   func malformed(line: String, message: String) {
     #expect(throws: CommandError(message)) { try ClientCommand.parse(line) }
+  }
+
+  /// The server's words for a bad name, so the line says what to type.
+  @Test(
+    "a group name that breaks the server's rule is refused with the rule",
+    arguments: [
+      ("/create a b", "a b"),
+      ("/join bad name", "bad name"),
+      ("/join #bad name", "bad name"),
+      ("/leave no/slash", "no/slash"),
+      ("/create #", "#"),
+      ("/create café", "café"),
+      ("/join \(String(repeating: "x", count: 33))", String(repeating: "x", count: 33)),
+    ])
+  func invalidGroupName(line: String, name: String) {
+    #expect(throws: CommandError("invalid group name '\(name)': use 1 to 32 characters from A-Z a-z 0-9 _ - .")) {
+      try ClientCommand.parse(line)
+    }
   }
 
   @Test("help lists every command")

@@ -48,7 +48,7 @@ struct ChatSession: Sendable {
             // nil: cancelled before Welcome, as the stream failed (and says why).
             guard let welcome = await next.next() else { return .userQuit }
             console.start()
-            return await readCommands(metadata: ["authorization": .string(authorization.value(for: welcome))])
+            return await readCommands(welcome: welcome)
           }
           // Whichever ends first ends the session; the other is cancelled.
           let end = await group.next()!
@@ -81,72 +81,51 @@ struct ChatSession: Sendable {
     }
   }
 
-  /// Runs commands until `/quit` or the end of input; `metadata` goes with
-  /// every call.
-  private func readCommands(metadata: Metadata) async -> End {
-    var target: ChatTarget?
+  /// Runs commands until `/quit` or the end of input; every call carries
+  /// the authorization for the session `welcome` began.
+  private func readCommands(welcome: Chat_V1_Welcome) async -> End {
+    let calls = GRPCChatCalls(
+      chat: chat, metadata: ["authorization": .string(authorization.value(for: welcome))], options: Self.callOptions)
+    var runner = CommandRunner(
+      calls: RetryingChatCalls(calls), output: console, formatter: formatter, username: welcome.username,
+      authorization: authorization)
     for await line in console.lines {
       if console.echoesInput { console.print(formatter.echo(line)) }
-      do {
-        guard let command = try ClientCommand.parse(line) else { continue }
-        switch command {
-        case .quit:
-          return .userQuit
-        case .help:
-          for helpLine in ClientCommand.helpText { console.print(helpLine) }
-        case .setTarget(let newTarget):
-          target = newTarget
-          console.show(target: newTarget)
-          console.print(formatter.note("talking to \(newTarget.description.terminalSafe)"))
-        case .showTarget:
-          let now = target.map { "talking to \($0.description.terminalSafe)" } ?? "talking to nobody: /to #<group> or /to @<user>"
-          console.print(formatter.note(now))
-        case .text(let text):
-          guard let target else {
-            throw CommandError("no channel to send to: /to #<group> or /to @<user> first, or /help.")
-          }
-          try await send(text, to: target, metadata: metadata)
-        default:
-          try await perform(command, metadata: metadata)
-        }
-      } catch {
-        console.print(formatter.failure(error))
-      }
+      if await runner.run(line) == .quit { return .userQuit }
     }
     return .userQuit
   }
+}
 
-  /// The commands that are calls to the server.
-  private func perform(_ command: ClientCommand, metadata: Metadata) async throws {
-    switch command {
-    case .create(let group):
-      // The server answers with MemberJoined on the stream.
-      _ = try await chat.createGroupChat(.with { $0.group = group }, metadata: metadata, options: Self.callOptions)
-    case .join(let group):
-      _ = try await chat.joinGroupChat(.with { $0.group = group }, metadata: metadata, options: Self.callOptions)
-    case .leave(let group):
-      // Only the others are told, so the client says it.
-      _ = try await chat.leaveGroupChat(.with { $0.group = group }, metadata: metadata, options: Self.callOptions)
-      console.print(formatter.note("you left #\(group.terminalSafe)"))
-    case .list:
-      let channels = try await chat.listChannels(.init(), metadata: metadata, options: Self.callOptions).channels
-      console.complete(from: Completions(channels: channels))
-      console.print(formatter.channels(channels))
-    case .send(let text, let target):
-      try await send(text, to: target, metadata: metadata)
-    case .quit, .help, .setTarget, .showTarget, .text:
-      preconditionFailure("\(command) is handled by readCommands")
-    }
+/// The session's calls over gRPC, each with the session's authorization.
+struct GRPCChatCalls: ChatCalls {
+  let chat: Chat_V1_ChatService.Client<HTTP2ClientTransport.Posix>
+  let metadata: Metadata
+  let options: CallOptions
+
+  func createGroup(_ group: String) async throws {
+    _ = try await chat.createGroupChat(.with { $0.group = group }, metadata: metadata, options: options)
   }
 
-  /// The message comes back on the stream, as everyone else sees it.
-  private func send(_ text: String, to target: ChatTarget, metadata: Metadata) async throws {
+  func joinGroup(_ group: String) async throws {
+    _ = try await chat.joinGroupChat(.with { $0.group = group }, metadata: metadata, options: options)
+  }
+
+  func leaveGroup(_ group: String) async throws {
+    _ = try await chat.leaveGroupChat(.with { $0.group = group }, metadata: metadata, options: options)
+  }
+
+  func listChannels() async throws -> [Chat_V1_Channel] {
+    try await chat.listChannels(.init(), metadata: metadata, options: options).channels
+  }
+
+  func send(_ text: String, to target: ChatTarget) async throws {
     _ = try await chat.sendMessage(
       .with {
         $0.to = target.channel
         $0.text = text
       },
       metadata: metadata,
-      options: Self.callOptions)
+      options: options)
   }
 }

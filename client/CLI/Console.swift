@@ -4,7 +4,7 @@ import Foundation
 /// Where the session reads its input and prints its output: a terminal with
 /// line editing (`ReadlineConsole`) or plain lines from a file or a pipe
 /// (`PlainConsole`).
-protocol Console: Sendable {
+protocol Console: SessionOutput {
   /// The lines typed, until the end of input.
   var lines: AsyncStream<String> { get }
   /// Whether the session should print each line it reads: nobody sees what a
@@ -12,19 +12,8 @@ protocol Console: Sendable {
   var echoesInput: Bool { get }
   /// Starts reading input (after Welcome: nothing is read before).
   func start()
-  /// Prints one line, above what is being typed.
-  func print(_ line: String)
-  /// Where plain lines go now, for the prompt.
-  func show(target: ChatTarget?)
-  /// The names Tab completes.
-  func complete(from completions: Completions)
   /// Stops reading and leaves the terminal as it found it.
   func stop() async
-}
-
-extension Console {
-  func show(target: ChatTarget?) {}
-  func complete(from completions: Completions) {}
 }
 
 /// Reads standard input line by line on a thread of its own (reading blocks,

@@ -16,10 +16,42 @@ public enum ChatTarget: Hashable, Sendable, CustomStringConvertible {
     }
   }
 
+  /// Users and groups are separate namespaces; the raw value is the server's word for the name.
+  public enum Kind: String, Sendable {
+    case user = "username"
+    case group = "group name"
+  }
+
+  public var kind: Kind {
+    switch self {
+    case .group: .group
+    case .user: .user
+    }
+  }
+
   public var name: String {
     switch self {
     case .group(let name), .user(let name): name
     }
+  }
+
+  /// The same target with another spelling of its name (the server's, which
+  /// compares names ignoring case).
+  public func named(_ name: String) -> ChatTarget {
+    switch self {
+    case .group: .group(name)
+    case .user: .user(name)
+    }
+  }
+
+  /// Whether `channel` is this target, comparing names as the server does.
+  public func matches(_ channel: Chat_V1_Channel) -> Bool {
+    let type: Chat_V1_ChannelType =
+      switch self {
+      case .group: .group
+      case .user: .user
+      }
+    return channel.type == type && channel.name.lowercased() == name.lowercased()
   }
 
   public var description: String {

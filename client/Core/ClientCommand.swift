@@ -1,5 +1,6 @@
-/// One line of input, parsed. Names are passed on as typed: the server checks
-/// them and says what is wrong.
+/// One line of input, parsed. Names must follow the server's rule
+/// (`NameRule`), checked here so that a name with a space is refused with
+/// the rule rather than a usage line; the server checks everything else.
 public enum ClientCommand: Equatable, Sendable {
   case create(group: String)
   case join(group: String)
@@ -51,9 +52,9 @@ public enum ClientCommand: Equatable, Sendable {
 
     let (command, arguments) = splitFirstWord(line)
     switch command {
-    case "/create": return .create(group: try singleName(arguments, sigil: "#", usage: "/create <group>"))
-    case "/join": return .join(group: try singleName(arguments, sigil: "#", usage: "/join <group>"))
-    case "/leave": return .leave(group: try singleName(arguments, sigil: "#", usage: "/leave <group>"))
+    case "/create": return .create(group: try groupName(arguments, usage: "/create <group>"))
+    case "/join": return .join(group: try groupName(arguments, usage: "/join <group>"))
+    case "/leave": return .leave(group: try groupName(arguments, usage: "/leave <group>"))
     case "/list": return try noArguments(arguments, .list, usage: "/list")
     case "/help": return try noArguments(arguments, .help, usage: "/help")
     case "/quit": return try noArguments(arguments, .quit, usage: "/quit")
@@ -68,6 +69,7 @@ public enum ClientCommand: Equatable, Sendable {
       guard let target = ChatTarget(parsing: arguments), !arguments.contains(where: { $0.isWhitespace }) else {
         throw CommandError("'\(arguments)' is not a channel: use /to #<group> or /to @<user>.")
       }
+      guard NameRule.isValid(target.name) else { throw NameRule.invalid(target.name, kind: target.kind) }
       return .setTarget(target)
     default:
       throw CommandError("unknown command '\(command)': /help lists the commands.")
@@ -88,11 +90,13 @@ public enum ClientCommand: Equatable, Sendable {
     name.count > 1 && name.first == sigil ? String(name.dropFirst()) : name
   }
 
-  private static func singleName(_ arguments: String, sigil: Character, usage: String) throws(CommandError) -> String {
-    guard !arguments.isEmpty, !arguments.contains(where: { $0.isWhitespace }) else {
-      throw CommandError("usage: \(usage)")
-    }
-    return stripping(sigil, from: arguments)
+  /// The one argument, a group name: everything after the command, so that
+  /// `/join bad name` names `bad name` as what breaks the rule.
+  private static func groupName(_ arguments: String, usage: String) throws(CommandError) -> String {
+    guard !arguments.isEmpty else { throw CommandError("usage: \(usage)") }
+    let name = stripping("#", from: arguments)
+    guard NameRule.isValid(name) else { throw NameRule.invalid(name, kind: .group) }
+    return name
   }
 
   private static func nameAndText(

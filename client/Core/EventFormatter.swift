@@ -8,10 +8,10 @@ import GRPCCore
 ///     09:07:18 [@bob → alice] hi
 ///     09:07:19 * carol joined #general
 ///     09:07:20 * dave left #general (kicked)
-///     09:07:21 ! notice: server restarts at 18:00
-///     09:07:22 ! NOT_FOUND: group 'nowhere' does not exist.
+///     09:07:21 * notice from the operator: server restarts at 18:00
+///     09:07:22 ! NOT_FOUND: no group 'nowhere'.
 ///
-/// `*` marks what happened, `!` what went wrong or came from the operator.
+/// `*` marks what happened, `!` what went wrong.
 /// Everything the server sends is made `terminalSafe` first.
 public struct EventFormatter: Sendable {
   private let calendar: Calendar
@@ -39,6 +39,11 @@ public struct EventFormatter: Sendable {
   /// if there is one: `! cannot connect: UNAVAILABLE: …`.
   public func failure(_ error: any Error, prefix: String? = nil, at date: Date = Date()) -> String {
     stamped("! \(prefix.map { "\($0): " } ?? "")\(Self.explain(error))", at: date)
+  }
+
+  /// What may help after a failure: `! hint: …`.
+  public func hint(_ text: String, at date: Date = Date()) -> String {
+    stamped("! hint: \(text)", at: date)
   }
 
   /// Why the Connect stream ended; nil if the server closed it without an error.
@@ -100,7 +105,7 @@ public struct EventFormatter: Sendable {
         }
       return "* \(left.username.terminalSafe) left #\(left.group.terminalSafe)\(why)"
     case .notice(let notice):
-      return "! notice: \(notice.text.terminalSafe)"
+      return "* notice from the operator: \(notice.text.terminalSafe)"
     case nil:
       return "* (an event this client does not know)"
     }
