@@ -38,11 +38,10 @@ struct TerminalConsole {
 
   /// Runs on the console thread until end of input (Ctrl-D), `shutdown`, or `stop()`.
   func run(on thread: ConsoleThread) -> ConsoleThread.Outcome {
-    var history = ConsoleHistory(path: historyFile, logger: logger)
     // Logs go through this thread, if they go to this terminal, from before
     // the prompt first shows.
     if isatty(STDERR_FILENO) == 1 { logSink.attach(thread.wakeUp) }
-    ReadlineBridge.install(console: console)
+    ReadlineBridge.install(console: console, history: ConsoleHistory(path: historyFile, logger: logger))
     var outcome = ConsoleThread.Outcome.stopped
     loop: while true {
       let ready = thread.wait(for: STDIN_FILENO)
@@ -59,7 +58,6 @@ struct TerminalConsole {
           outcome = .inputEnded
           break loop
         }
-        history.add(line)
         let reply = console.execute(line: line)
         printAbovePrompt(logs: logSink.takePending(), reply: reply.lines)
         if reply.action == .shutdown {
@@ -70,9 +68,8 @@ struct TerminalConsole {
     }
     // Leave the cursor on an empty line and the terminal as it was.
     chat_console_rl_clear_line()
-    ReadlineBridge.remove()
+    ReadlineBridge.remove()?.save()
     logSink.detach()
-    history.save()
     return outcome
   }
 
@@ -91,10 +88,12 @@ struct TerminalConsole {
 enum ReadlineBridge {
   private static let acceptedLines = Mutex<[String?]>([])
   private static let console = Mutex<OperatorConsole?>(nil)
+  private static let history = Mutex<ConsoleHistory?>(nil)
   private static let completions = Mutex<(words: [String], next: Int)>(([], 0))
 
-  static func install(console: OperatorConsole) {
+  static func install(console: OperatorConsole, history: ConsoleHistory) {
     self.console.withLock { $0 = console }
+    self.history.withLock { $0 = history }
     chat_console_rl_setup { text, start, end in
       chat_console_rl_completion_over()
       guard let text, let typed = rl_copy_text(0, end) else { return nil }
@@ -111,8 +110,19 @@ enum ReadlineBridge {
     }
     _ = rl_variable_bind("completion-ignore-case", "on")
     rl_callback_handler_install(TerminalConsole.prompt) { line in
-      ReadlineBridge.acceptedLines.withLock { $0.append(line.map { String(cString: $0) }) }
+      guard let line else {
+        ReadlineBridge.acceptedLines.withLock { $0.append(nil) }
+        return
+      }
+      let text = String(cString: line)
       free(line)
+      // Here, not once rl_callback_read_char returns: by then readline has
+      // begun the next line and taken the end of the history for it, so an
+      // entry added later is the one that line edits, and accepting the
+      // line overwrites that entry with what was typed at the prompt
+      // (usually nothing): Up then brought back empty lines.
+      ReadlineBridge.history.withLock { $0?.add(text) }
+      ReadlineBridge.acceptedLines.withLock { $0.append(text) }
     }
   }
 
@@ -124,8 +134,13 @@ enum ReadlineBridge {
     }
   }
 
-  static func remove() {
+  /// Returns the history, for the console to save.
+  static func remove() -> ConsoleHistory? {
     rl_callback_handler_remove()
     console.withLock { $0 = nil }
+    return history.withLock { history in
+      defer { history = nil }
+      return history
+    }
   }
 }
