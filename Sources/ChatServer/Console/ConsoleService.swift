@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -25,6 +26,8 @@ struct ConsoleService: Service {
       return
     }
     let terminal = TerminalConsole.isAvailable
+    // Before the console thread first looks at the terminal; see JobControl.
+    if isatty(STDIN_FILENO) == 1 { JobControl.ignoreTerminalStops() }
     let thread: ConsoleThread
     do {
       if terminal {
