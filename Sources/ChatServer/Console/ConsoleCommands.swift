@@ -15,7 +15,7 @@ extension OperatorConsole {
       name: "broadcast", arguments: [.required("text", .text)], help: "send a notice to every connected session",
       handler: broadcast),
     ConsoleCommand(
-      name: "stats", arguments: [], help: "uptime, sessions, groups, messages, events, sessions ended",
+      name: "stats", arguments: [], help: "uptime, open sessions, groups, messages accepted, events queued and written, sessions ended",
       handler: stats),
     ConsoleCommand(
       name: "help", arguments: [.optional("command", .command)], help: "list the commands, or show one's usage",
@@ -62,16 +62,20 @@ extension OperatorConsole {
   private static func stats(_ console: OperatorConsole, _: [String]) -> ConsoleReply {
     console.logger.debug("console command", metadata: ["command": "stats"])
     let snapshot = console.registry.snapshot()
-    let ended = [SessionEnd.disconnected, .kicked(reason: ""), .slowConsumer(queuedBytes: 0), .shutdown].map {
-      "\($0.label) \(snapshot.sessionsEnded[$0.label, default: 0])"
-    }
+    let ended = [
+      (SessionEnd.disconnected, "by the client or its connection"), (.kicked(reason: ""), "kicked"),
+      (.slowConsumer(queuedBytes: 0), "too slow to read"), (.shutdown, "at shutdown"),
+    ].map { end, meaning in "\(snapshot.sessionsEnded[end.label, default: 0]) \(meaning)" }
+    // Each line says what it counts. Events queued count since the start, so
+    // the difference from those written is not only what still waits.
     return ConsoleReply(lines: [
       "uptime: \(duration(console.now().timeIntervalSince(snapshot.startedAt))) "
         + "(since \(snapshot.startedAt.formatted(.iso8601)))",
-      "sessions: \(snapshot.users.count)",
+      "sessions: \(snapshot.users.count) open",
       "groups: \(snapshot.groups.count)",
-      "messages accepted: \(snapshot.messagesAccepted)",
-      "events delivered: \(snapshot.eventsWritten) in \(snapshot.batchesWritten) writes (queued: \(snapshot.eventsQueued))",
+      "messages accepted: \(snapshot.messagesAccepted) (SendMessage calls that returned OK)",
+      "events: \(snapshot.eventsQueued) queued for sessions, \(snapshot.eventsWritten) written to streams "
+        + "in \(snapshot.batchesWritten) writes (the rest wait, or ended with their session)",
       "sessions ended: " + ended.joined(separator: ", "),
     ])
   }
