@@ -16,7 +16,7 @@ extension OperatorConsole {
       name: "broadcast", arguments: [.required("text", .text)], help: "send a notice to every connected session",
       handler: broadcast),
     ConsoleCommand(
-      name: "stats", arguments: [], help: "uptime, sessions, groups, messages, events, sessions ended",
+      name: "stats", arguments: [], help: "uptime, open sessions, groups, messages accepted, events queued and written, sessions ended",
       handler: stats),
     ConsoleCommand(
       name: "help", arguments: [.optional("command", .command)], help: "list the commands, or show one's usage",
@@ -63,16 +63,20 @@ extension OperatorConsole {
   private static func stats(_ console: OperatorConsole, _: [String]) -> ConsoleReply {
     console.logger.debug("console command", metadata: ["command": "stats"])
     let counts = console.registry.counts()
-    let ended = [SessionEnd.disconnected, .kicked(reason: ""), .slowConsumer(queuedBytes: 0), .shutdown].map {
-      "\($0.label) \(counts.sessionsEnded[$0.label, default: 0])"
-    }
+    let ended = [
+      (SessionEnd.disconnected, "by the client or its connection"), (.kicked(reason: ""), "kicked"),
+      (.slowConsumer(queuedBytes: 0), "too slow to read"), (.shutdown, "at shutdown"),
+    ].map { end, meaning in "\(counts.sessionsEnded[end.label, default: 0]) \(meaning)" }
+    // Each line says what it counts. Events queued count since the start, so
+    // the difference from those written is not only what still waits.
     return ConsoleReply(lines: [
       "uptime: \(duration(console.now().timeIntervalSince(counts.startedAt))) "
         + "(since \(counts.startedAt.formatted(.iso8601)))",
-      "sessions: \(counts.sessions)",
+      "sessions: \(counts.sessions) open",
       "groups: \(counts.groups)",
-      "messages accepted: \(counts.messagesAccepted)",
-      "events delivered: \(counts.eventsWritten) in \(counts.batchesWritten) writes (queued: \(counts.eventsQueued))",
+      "messages accepted: \(counts.messagesAccepted) (SendMessage calls that returned OK)",
+      "events: \(counts.eventsQueued) queued for sessions, \(counts.eventsWritten) written to streams "
+        + "in \(counts.batchesWritten) writes (the rest wait, or ended with their session)",
       "sessions ended: " + ended.joined(separator: ", "),
     ])
   }

@@ -35,6 +35,7 @@ struct ConsoleHistory {
   }
 
   /// Records a line the operator entered, but not blank lines or repeats.
+  /// Call it from readline's line handler (see `ReadlineBridge.install`).
   mutating func add(_ line: String) {
     guard !line.allSatisfy(\.isWhitespace), line != last else { return }
     last = line

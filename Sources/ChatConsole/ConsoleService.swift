@@ -1,4 +1,5 @@
 import ChatCore
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -36,6 +37,8 @@ public struct ConsoleService: Service {
       return
     }
     let terminal = TerminalConsole.isAvailable
+    // Before the console thread first looks at the terminal; see JobControl.
+    if isatty(STDIN_FILENO) == 1 { JobControl.ignoreTerminalStops() }
     let thread: ConsoleThread
     do {
       if terminal {

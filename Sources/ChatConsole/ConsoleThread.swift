@@ -54,12 +54,17 @@ final class ConsoleThread: Sendable {
   var isStopRequested: Bool { state.withLock { $0.stopRequested } }
 
   /// Waits until `fd` is readable, the thread is woken (by `stop()` or by a
-  /// log line to print), or both.
-  func wait(for fd: Int32) -> Ready {
-    var fds = [pollfd(fd: fd, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeUp.readEnd, events: Int16(POLLIN), revents: 0)]
+  /// log line to print), or both; or, given a timeout, until it passes.
+  /// With no `fd`, waits only to be woken.
+  func wait(for fd: Int32?, timeoutMilliseconds: Int32 = -1) -> Ready {
+    // poll(2) skips a negative descriptor.
+    var fds = [
+      pollfd(fd: fd ?? -1, events: Int16(POLLIN), revents: 0),
+      pollfd(fd: wakeUp.readEnd, events: Int16(POLLIN), revents: 0),
+    ]
     while true {
       if isStopRequested { return Ready(stop: true) }
-      let count = poll(&fds, 2, -1)
+      let count = poll(&fds, 2, timeoutMilliseconds)
       if count < 0 {
         if errno == EINTR { continue }
         return Ready(inputClosed: true)

@@ -18,17 +18,25 @@ struct LineConsole {
   }
 
   /// Runs on the console thread until end of input, `shutdown`, or `stop()`.
+  /// Input from a terminal (with stdout elsewhere) is read only while the
+  /// server is in its foreground.
   func run(on thread: ConsoleThread) -> ConsoleThread.Outcome {
+    let isTerminal = isatty(input) == 1
     var pending: [UInt8] = []
     var discarding = false
     var chunk = [UInt8](repeating: 0, count: 16 * 1024)
     while true {
+      if isTerminal && !thread.waitForForeground(of: input, logger: console.logger) { return .stopped }
       let ready = thread.wait(for: input)
       if ready.stop { return .stopped }
       if ready.inputClosed { return .inputEnded }
       guard ready.input else { continue }
+      // In the background now: wait above, rather than read.
+      if isTerminal && !JobControl.isForeground(input) { continue }
       let count = read(input, &chunk, chunk.count)
       if count < 0 && (errno == EINTR || errno == EAGAIN) { continue }
+      // EIO: the process went to the background after the check.
+      if count < 0 && errno == EIO && isTerminal && !JobControl.isForeground(input) { continue }
       guard count > 0 else {
         // A last line without its newline still counts.
         if !pending.isEmpty && !discarding && execute(pending[...]) == .shutdown { return .shutdownRequested }

@@ -28,53 +28,93 @@ struct TerminalConsole {
     self.logger = logger
   }
 
-  /// Whether stdin and stdout are a terminal this process may read and set
-  /// up: not when it runs in the background of a shell's job control (reading
-  /// would stop it with SIGTTIN).
+  /// Whether stdin and stdout are a terminal.
   static var isAvailable: Bool {
-    guard isatty(STDIN_FILENO) == 1, isatty(STDOUT_FILENO) == 1 else { return false }
-    let foreground = tcgetpgrp(STDIN_FILENO)
-    return foreground == -1 || foreground == getpgrp()
+    isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
   }
 
-  /// Runs on the console thread until end of input (Ctrl-D), `shutdown`, or `stop()`.
+  /// How one spell of line editing ended.
+  private enum Spell {
+    case ended(ConsoleThread.Outcome)
+    /// The process is in the background of the terminal now (the operator
+    /// suspended it and ran `bg`): the terminal is the shell's until `fg`.
+    case background
+  }
+
+  /// Runs on the console thread until end of input (Ctrl-D), `shutdown`, or
+  /// `stop()`. While the server is in the background of the terminal
+  /// (`chat-server &`), the console waits, and takes the terminal once the
+  /// server is brought to the foreground.
   func run(on thread: ConsoleThread) -> ConsoleThread.Outcome {
-    var history = ConsoleHistory(path: historyFile, logger: logger)
+    ReadlineBridge.setUp(console: console, history: ConsoleHistory(path: historyFile, logger: logger))
+    defer { ReadlineBridge.tearDown()?.save() }
+    while true {
+      guard thread.waitForForeground(of: STDIN_FILENO, logger: logger) else { return .stopped }
+      switch edit(on: thread) {
+      case .ended(let outcome): return outcome
+      case .background: continue
+      }
+    }
+  }
+
+  /// Reads and runs lines with readline until the console ends or the
+  /// process finds itself in the background.
+  private func edit(on thread: ConsoleThread) -> Spell {
     // Logs go through this thread, if they go to this terminal, from before
     // the prompt first shows.
     if isatty(STDERR_FILENO) == 1 { logSink.attach(thread.wakeUp) }
-    ReadlineBridge.install(console: console)
-    var outcome = ConsoleThread.Outcome.stopped
-    loop: while true {
-      let ready = thread.wait(for: STDIN_FILENO)
-      printAbovePrompt(logs: logSink.takePending())
-      if ready.stop { break }
-      if ready.inputClosed {
-        outcome = .inputEnded
-        break
+    ReadlineBridge.install()
+    var modes = JobControl.lineModes(STDIN_FILENO)
+    while true {
+      // No event says that the shell took the terminal (Ctrl-Z, then bg) or
+      // gave it back (fg) while no key was pressed: look now and then.
+      let ready = thread.wait(for: STDIN_FILENO, timeoutMilliseconds: JobControl.foregroundCheckMilliseconds)
+      // Before anything touches the terminal: in the background it is the shell's.
+      guard JobControl.isForeground(STDIN_FILENO) else { return leaveToShell() }
+      if JobControl.lineModes(STDIN_FILENO) != modes {
+        // Stopped and brought back (Ctrl-Z, fg): the shell set the terminal
+        // up for itself meanwhile. Readline sets it up again, with a new prompt.
+        ReadlineBridge.remove()
+        ReadlineBridge.install()
+        modes = JobControl.lineModes(STDIN_FILENO)
       }
+      printAbovePrompt(logs: logSink.takePending())
+      if ready.stop { return end(.stopped) }
+      if ready.inputClosed { return end(.inputEnded) }
       guard ready.input else { continue }
       rl_callback_read_char()
       for line in ReadlineBridge.takeAcceptedLines() {
         guard let line else {
-          outcome = .inputEnded
-          break loop
+          // Readline takes a failed read for end of input; it fails (EIO)
+          // when the process went to the background after the check above.
+          guard JobControl.isForeground(STDIN_FILENO) else { return leaveToShell() }
+          return end(.inputEnded)
         }
-        history.add(line)
         let reply = console.execute(line: line)
         printAbovePrompt(logs: logSink.takePending(), reply: reply.lines)
-        if reply.action == .shutdown {
-          outcome = .shutdownRequested
-          break loop
-        }
+        if reply.action == .shutdown { return end(.shutdownRequested) }
       }
     }
-    // Leave the cursor on an empty line and the terminal as it was.
+  }
+
+  /// Leaves the cursor on an empty line and the terminal as it was.
+  private func end(_ outcome: ConsoleThread.Outcome) -> Spell {
     chat_console_rl_clear_line()
     ReadlineBridge.remove()
     logSink.detach()
-    history.save()
-    return outcome
+    return .ended(outcome)
+  }
+
+  /// Lets go of the terminal without disturbing the shell that has it now.
+  private func leaveToShell() -> Spell {
+    // Readline puts back the settings it found when it took the terminal;
+    // the ones to keep are the shell's, as they are now.
+    var settings = termios()
+    let saved = tcgetattr(STDIN_FILENO, &settings) == 0
+    ReadlineBridge.remove()
+    if saved { tcsetattr(STDIN_FILENO, TCSANOW, &settings) }
+    logSink.detach()
+    return .background
   }
 
   private func printAbovePrompt(logs: [String], reply: [String] = []) {
@@ -92,10 +132,13 @@ struct TerminalConsole {
 enum ReadlineBridge {
   private static let acceptedLines = Mutex<[String?]>([])
   private static let console = Mutex<OperatorConsole?>(nil)
+  private static let history = Mutex<ConsoleHistory?>(nil)
   private static let completions = Mutex<(words: [String], next: Int)>(([], 0))
 
-  static func install(console: OperatorConsole) {
+  /// Readline's settings, and what its callbacks reach, for one console run.
+  static func setUp(console: OperatorConsole, history: ConsoleHistory) {
     self.console.withLock { $0 = console }
+    self.history.withLock { $0 = history }
     chat_console_rl_setup { text, start, end in
       chat_console_rl_completion_over()
       guard let text, let typed = rl_copy_text(0, end) else { return nil }
@@ -111,9 +154,28 @@ enum ReadlineBridge {
       }
     }
     _ = rl_variable_bind("completion-ignore-case", "on")
+  }
+
+  /// Shows the prompt and takes the terminal (readline sets it up).
+  static func install() {
     rl_callback_handler_install(TerminalConsole.prompt) { line in
-      ReadlineBridge.acceptedLines.withLock { $0.append(line.map { String(cString: $0) }) }
+      guard let line else {
+        // End of input. Removing the handler here, as readline's own example
+        // does, keeps readline from drawing a new prompt and taking the
+        // terminal again.
+        rl_callback_handler_remove()
+        ReadlineBridge.acceptedLines.withLock { $0.append(nil) }
+        return
+      }
+      let text = String(cString: line)
       free(line)
+      // Here, not once rl_callback_read_char returns: by then readline has
+      // begun the next line and taken the end of the history for it, so an
+      // entry added later is the one that line edits, and accepting the
+      // line overwrites that entry with what was typed at the prompt
+      // (usually nothing): Up then brought back empty lines.
+      ReadlineBridge.history.withLock { $0?.add(text) }
+      ReadlineBridge.acceptedLines.withLock { $0.append(text) }
     }
   }
 
@@ -125,8 +187,17 @@ enum ReadlineBridge {
     }
   }
 
+  /// Gives the terminal back (readline restores its settings).
   static func remove() {
     rl_callback_handler_remove()
+  }
+
+  /// Returns the history, for the console to save.
+  static func tearDown() -> ConsoleHistory? {
     console.withLock { $0 = nil }
+    return history.withLock { history in
+      defer { history = nil }
+      return history
+    }
   }
 }

@@ -150,7 +150,7 @@ struct ConsoleInterpreterTests {
     #expect(!c.h.logs.entries.contains { "\($0)".contains("maintenance") })
   }
 
-  @Test("stats reports uptime, sessions, groups, messages, events and sessions ended")
+  @Test("stats says what each figure counts: uptime, open sessions, groups, messages, events, sessions ended")
   func stats() throws {
     let c = try ConsoleHarness()
     try c.registry.send("hi", to: RegistryHarness.group("lounge"), from: "alice")
@@ -159,13 +159,13 @@ struct ConsoleInterpreterTests {
     let started = c.registry.counts().startedAt.formatted(.iso8601)
     #expect(reply.lines == [
       "uptime: 1h02m05s (since \(started))",
-      "sessions: 2",
+      "sessions: 2 open",
       "groups: 2",
-      "messages accepted: 1",
+      "messages accepted: 1 (SendMessage calls that returned OK)",
       // Nothing is written without Connect streams; queued: 3 Welcome,
       // 1 + 2 + 1 MemberJoined, 2 Message.
-      "events delivered: 0 in 0 writes (queued: 9)",
-      "sessions ended: disconnected 0, kicked 1, slow_consumer 0, shutdown 0",
+      "events: 9 queued for sessions, 0 written to streams in 0 writes (the rest wait, or ended with their session)",
+      "sessions ended: 0 by the client or its connection, 1 kicked, 0 too slow to read, 0 at shutdown",
     ])
   }
 
