@@ -49,6 +49,18 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // gRPC health checking (grpc.health.v1) and server reflection
+    // (grpc.reflection.v1 and v1alpha) for the server to register; code
+    // generated from scripts/protos by scripts/generate.sh, committed.
+    .target(
+      name: "GRPCOperability",
+      dependencies: [
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      swiftSettings: swiftSettings
+    ),
     // The server as a library, so tests build and run it in-process.
     .target(
       name: "ChatServer",
