@@ -1,3 +1,4 @@
+import GRPCCore
 import Synchronization
 
 /// The health statuses and the open Watch calls, safe to use from any task:
@@ -32,8 +33,8 @@ final class HealthStatusTable: Sendable {
 
   /// A Watch call: `send`s the current status (SERVICE_UNKNOWN if none),
   /// then every status that differs from the last one sent. Returns once the
-  /// table shuts down (after sending NOT_SERVING), or when the calling task
-  /// is cancelled.
+  /// table shuts down (after sending NOT_SERVING), or when the RPC or the
+  /// calling task is cancelled.
   func watch(
     _ service: String, send: (WatchedStatus) async throws -> Void
   ) async throws {
@@ -44,15 +45,22 @@ final class HealthStatusTable: Sendable {
       if let id { state.withLock { $0.removeWatcher(id, forService: service) } }
     }
 
-    var sent = initial
-    try await send(initial)
-    guard id != nil else { return }
-    // Ends when shutDown() finishes the stream, or on cancellation.
-    for await _ in wakeUps {
-      let status = state.withLock { $0.watchedStatus(ofService: service) }
-      guard status != sent else { continue }
-      sent = status
-      try await send(status)
+    // gRPC ends a call (client gone, deadline, connection closed) through
+    // its RPC cancellation handle, not by cancelling the handler's task:
+    // either ends the wake-ups, and so the watch.
+    try await withRPCCancellationHandler {
+      var sent = initial
+      try await send(initial)
+      guard id != nil else { return }
+      // Ends when shutDown() or a cancellation finishes the stream.
+      for await _ in wakeUps {
+        let status = state.withLock { $0.watchedStatus(ofService: service) }
+        guard status != sent else { continue }
+        sent = status
+        try await send(status)
+      }
+    } onCancelRPC: {
+      wakeUp.finish()
     }
   }
 }
