@@ -197,5 +197,19 @@ let package = Package(
       ],
       swiftSettings: swiftSettings
     ),
+    // Runs a real server with health and reflection; interop/ holds the
+    // Python grpcio clients the tests run against it.
+    .testTarget(
+      name: "GRPCOperabilityTests",
+      dependencies: [
+        "GRPCOperability",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+      ],
+      exclude: ["interop"],
+      swiftSettings: swiftSettings
+    ),
   ]
 )
