@@ -11,6 +11,10 @@ import GRPCCore
 public final class HealthService: RegistrableRPCService, Sendable {
   let table = HealthStatusTable()
 
+  /// `grpc.health.v1.Health`: for interceptors that must leave it alone (a
+  /// load balancer's health check carries no credentials).
+  public static let serviceDescriptor = Grpc_Health_V1_Health.descriptor
+
   public init() {}
 
   /// Sets `service`'s status; open Watch streams for it get the change.

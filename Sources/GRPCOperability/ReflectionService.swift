@@ -14,6 +14,13 @@ import SwiftProtobuf
 public struct ReflectionService: RegistrableRPCService {
   private let index: DescriptorIndex
 
+  /// `grpc.reflection.v1.ServerReflection` and its v1alpha twin: for
+  /// interceptors that must leave them alone.
+  public static let serviceDescriptors = [
+    Grpc_Reflection_V1_ServerReflection.descriptor,
+    Grpc_Reflection_V1alpha_ServerReflection.descriptor,
+  ]
+
   /// From a serialized `google.protobuf.FileDescriptorSet`, such as protoc's
   /// `--descriptor_set_out` (with `--include_imports`) writes.
   public init(fileDescriptorSet: Data) throws(ReflectionDescriptorError) {

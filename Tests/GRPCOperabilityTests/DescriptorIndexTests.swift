@@ -21,6 +21,10 @@ import Testing
         "grpc.reflection.v1.ServerReflection", "grpc.reflection.v1alpha.ServerReflection",
       ])
     #expect(try ReflectionService(fileDescriptorSet: ChatDescriptorSet.serialized).serviceNames == index.serviceNames)
+    // The descriptors the application gets to exempt these services from its interceptors.
+    #expect(
+      Set((ReflectionService.serviceDescriptors + [HealthService.serviceDescriptor]).map(\.fullyQualifiedService))
+        == Set(index.serviceNames.dropFirst()))
   }
 
   @Test(arguments: [
