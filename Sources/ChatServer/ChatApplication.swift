@@ -3,6 +3,7 @@ import ChatCore
 import ChatGRPC
 import GRPCCore
 import GRPCNIOTransportHTTP2
+import GRPCOperability
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -55,9 +56,15 @@ public final class ChatApplication: Service, Sendable {
       transportSecurity: configuration.transportSecurity,
       config: transportConfig
     )
+    // Health and reflection (for grpcurl, grpcui, Postman, Kreya) skip
+    // authentication, the rate limit and the request log.
+    let health = HealthService()
+    // The descriptor set is generated with the code and checked by its tests.
+    let reflection = try! ReflectionService(fileDescriptorSet: ChatDescriptorSet.serialized)
     let server = ChatGRPCServer.make(
       transport: transport, registry: registry, logger: logger, auth: configuration.auth,
-      maxRequestBytes: configuration.maxRequestBytes, endGrace: configuration.endGrace)
+      maxRequestBytes: configuration.maxRequestBytes, endGrace: configuration.endGrace,
+      otherServices: [health, reflection])
     let listening: @Sendable () async throws -> ListeningAddress = {
       let address = try await transport.listeningAddress
       if let ipv4 = address.ipv4 { return ListeningAddress(host: ipv4.host, port: ipv4.port) }
@@ -67,8 +74,13 @@ public final class ChatApplication: Service, Sendable {
     var services: [any Service] = [
       GRPCServerService(
         server: server, requested: (configuration.host, configuration.port), logger: logger,
-        listeningAddress: listening),
-      RegistryService(registry: registry),
+        listeningAddress: listening,
+        onListening: { _ in
+          health.setStatus(.serving, forService: "")
+          health.setStatus(.serving, forService: "chat.v1.ChatService")
+        }),
+      // NOT_SERVING from the moment shutdown begins; open Watch calls end.
+      RegistryService(registry: registry, onShutdown: { health.shutDown() }),
     ]
     if let console = configuration.console {
       // Last, so graceful shutdown stops it first; it returns early only
