@@ -43,7 +43,7 @@ struct EventFormatterTests {
       (makeEvent(.memberLeft(.with { $0.group = "g"; $0.username = "dave"; $0.reason = .left })), "10:07:17 * dave left #g"),
       (makeEvent(.notice(.with { $0.text = "server restarts at 18:00" })), "10:07:17 * notice from the operator: server restarts at 18:00"),
       (makeEvent(.notice(.with { $0.text = "\u{1B}[2J\u{1B}[31mred" })), "10:07:17 * notice from the operator: \\u{1B}[2J\\u{1B}[31mred"),
-      (makeEvent(.welcome(.with { $0.username = "Alice"; $0.sessionID = "s1" })), "10:07:17 * connected as Alice (session s1)"),
+      (makeEvent(.welcome(.with { $0.username = "Alice"; $0.sessionID = "s1" })), "10:07:17 * connected as Alice"),
     ] as [(Chat_V1_Event, String)])
   func formats(event: Chat_V1_Event, line: String) {
     #expect(formatter.line(for: event) == line)

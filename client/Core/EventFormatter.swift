@@ -83,7 +83,8 @@ public struct EventFormatter: Sendable {
   private func describe(_ event: Chat_V1_Event) -> String {
     switch event.kind {
     case .welcome(let welcome):
-      return "* connected as \(welcome.username.terminalSafe) (session \(welcome.sessionID.terminalSafe))"
+      // Not the session id: with --auth session it is a credential, and screens end up in transcripts.
+      return "* connected as \(welcome.username.terminalSafe)"
     case .message(let message):
       let sender = message.sender.terminalSafe
       let channel = message.channel.name.terminalSafe
