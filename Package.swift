@@ -228,6 +228,7 @@ let package = Package(
         .product(name: "Crypto", package: "swift-crypto"),
         .product(name: "SwiftASN1", package: "swift-asn1"),
       ],
+      exclude: ["interop"],
       swiftSettings: swiftSettings
     ),
     .testTarget(

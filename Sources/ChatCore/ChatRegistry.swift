@@ -61,29 +61,31 @@ public final class ChatRegistry: Sendable {
   // MARK: Groups
 
   public func createGroup(_ rawGroup: String, by caller: Caller) throws(ChatError) {
-    let group = try ChatName.validate(rawGroup, as: .group)
-    let effects = try mutate { state, effects throws(ChatError) in
+    try changeGroup(rawGroup, by: caller, logged: "group created") { state, group, effects throws(ChatError) in
       try state.createGroup(group, by: caller, &effects)
     }
-    logger.info("group created", metadata: ["group": "\(group)", "user": "\(caller.user)"])
-    log(effects)
   }
 
   public func joinGroup(_ rawGroup: String, by caller: Caller) throws(ChatError) {
-    let group = try ChatName.validate(rawGroup, as: .group)
-    let effects = try mutate { state, effects throws(ChatError) in
+    try changeGroup(rawGroup, by: caller, logged: "group joined") { state, group, effects throws(ChatError) in
       try state.joinGroup(group, by: caller, &effects)
     }
-    logger.info("group joined", metadata: ["group": "\(group)", "user": "\(caller.user)"])
-    log(effects)
   }
 
   public func leaveGroup(_ rawGroup: String, by caller: Caller) throws(ChatError) {
-    let group = try ChatName.validate(rawGroup, as: .group)
-    let effects = try mutate { state, effects throws(ChatError) in
+    try changeGroup(rawGroup, by: caller, logged: "group left") { state, group, effects throws(ChatError) in
       try state.leaveGroup(group, by: caller, &effects)
     }
-    logger.info("group left", metadata: ["group": "\(group)", "user": "\(caller.user)"])
+  }
+
+  /// Validates the group name, applies `change` under the lock, then logs.
+  private func changeGroup(
+    _ rawGroup: String, by caller: Caller, logged message: Logger.Message,
+    _ change: (inout RegistryState, ChatName, inout Effects) throws(ChatError) -> Void
+  ) throws(ChatError) {
+    let group = try ChatName.validate(rawGroup, as: .group)
+    let effects = try mutate { state, effects throws(ChatError) in try change(&state, group, &effects) }
+    logger.info(message, metadata: ["group": "\(group)", "user": "\(caller.user)"])
     log(effects)
   }
 
