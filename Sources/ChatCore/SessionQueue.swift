@@ -24,8 +24,8 @@ public final class SessionQueue: Sendable {
     var pendingBytes = 0
     /// The writer, parked in `next()` while nothing is pending.
     var consumer: CheckedContinuation<Next, Never>?
-    /// Whoever waits in `ended()`.
-    var endWatcher: CheckedContinuation<SessionEnd, Never>?
+    /// Told once how the session ended (`onEnd`).
+    var endHandler: (@Sendable (SessionEnd) -> Void)?
     var end: SessionEnd?
 
     /// Closes the queue; what must be woken for it.
@@ -33,7 +33,7 @@ public final class SessionQueue: Sendable {
       guard self.end == nil else { return nil }
       self.end = end
       let wakeup = Wakeup(
-        consumer: consumer.take().map { ($0, .ended(end)) }, endWatcher: endWatcher.take().map { ($0, end) })
+        consumer: consumer.take().map { ($0, .ended(end)) }, endHandler: endHandler.take().map { ($0, end) })
       return wakeup.isEmpty ? nil : wakeup
     }
   }
@@ -50,13 +50,13 @@ public final class SessionQueue: Sendable {
   /// no work to do while the registry's lock is held.
   public struct Wakeup {
     fileprivate var consumer: (CheckedContinuation<Next, Never>, Next)?
-    fileprivate var endWatcher: (CheckedContinuation<SessionEnd, Never>, SessionEnd)?
+    fileprivate var endHandler: (@Sendable (SessionEnd) -> Void, SessionEnd)?
 
-    fileprivate var isEmpty: Bool { consumer == nil && endWatcher == nil }
+    fileprivate var isEmpty: Bool { consumer == nil && endHandler == nil }
 
     public func resume() {
       if let (continuation, next) = consumer { continuation.resume(returning: next) }
-      if let (continuation, end) = endWatcher { continuation.resume(returning: end) }
+      if let (handler, end) = endHandler { handler(end) }
     }
   }
 
@@ -110,23 +110,16 @@ public final class SessionQueue: Sendable {
     }
   }
 
-  /// Waits until the queue is closed, and says why. Cancelling the waiting
-  /// task ends the session as disconnected.
-  public func ended() async -> SessionEnd {
-    await withTaskCancellationHandler {
-      await withCheckedContinuation { (continuation: CheckedContinuation<SessionEnd, Never>) in
-        let (end, wakeup) = state.withLock { state -> (SessionEnd?, Wakeup?) in
-          if let end = state.end { return (end, nil) }
-          if Task.isCancelled { return (.disconnected, state.close(.disconnected)) }
-          state.endWatcher = continuation
-          return (nil, nil)
-        }
-        wakeup?.resume()
-        if let end { continuation.resume(returning: end) }
-      }
-    } onCancel: {
-      close(.disconnected)?.resume()
+  /// Calls `handler` once with how the session ended, when it does (at once
+  /// if it has): after the registry's lock is released, on the thread that
+  /// ended it, so it must be quick.
+  public func onEnd(_ handler: @escaping @Sendable (SessionEnd) -> Void) {
+    let ended = state.withLock { state -> SessionEnd? in
+      if let end = state.end { return end }
+      state.endHandler = handler
+      return nil
     }
+    if let ended { handler(ended) }
   }
 
   /// Bytes queued and not yet taken by the consumer.

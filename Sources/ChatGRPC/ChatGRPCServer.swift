@@ -15,17 +15,20 @@ public enum ChatGRPCServer {
     auth: AuthMode,
     maxRequestBytes: Int,
     endGrace: Duration = .seconds(2),
+    streamCloser: StreamCloser? = nil,
     otherServices: [any RegistrableRPCService] = []
-  ) -> GRPCServer<StreamResettingTransport<Transport>> {
+  ) -> GRPCServer<Transport> {
     // Connect neither authenticates (it names its user) nor goes through the
     // request log (ChatService logs its failures): interceptor frames stay in
     // every open stream's task for its whole life, 6 KiB per idle session.
     let chatCalls = ConditionalInterceptor<any ServerInterceptor>.Subject.methods(
       Set(Chat_V1_ChatService.Method.descriptors.filter { $0 != Chat_V1_ChatService.Method.Connect.descriptor }))
     return GRPCServer(
-      transport: StreamResettingTransport(transport, methods: [Chat_V1_ChatService.Method.Connect.descriptor]),
+      transport: transport,
       services: [
-        ChatService(registry: registry, logger: logger, maxRequestBytes: maxRequestBytes, endGrace: endGrace)
+        ChatService(
+          registry: registry, logger: logger, maxRequestBytes: maxRequestBytes, endGrace: endGrace,
+          streamCloser: streamCloser)
       ] + otherServices,
       interceptorPipeline: [
         .apply(RequestLogInterceptor(logger: logger, mode: auth), to: chatCalls),

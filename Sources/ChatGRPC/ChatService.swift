@@ -17,12 +17,18 @@ public struct ChatService: RegistrableRPCService {
   /// How long a session the server ended (kick, slow consumer, shutdown)
   /// may take to write its last events and status before its stream is reset.
   let endGrace: Duration
+  /// Resets the streams of such sessions (nil: a transport without it).
+  let streamCloser: StreamCloser?
 
-  public init(registry: ChatRegistry, logger: Logger, maxRequestBytes: Int, endGrace: Duration = .seconds(2)) {
+  public init(
+    registry: ChatRegistry, logger: Logger, maxRequestBytes: Int, endGrace: Duration = .seconds(2),
+    streamCloser: StreamCloser? = nil
+  ) {
     self.registry = registry
     self.logger = logger
     self.maxRequestBytes = maxRequestBytes
     self.endGrace = endGrace
+    self.streamCloser = streamCloser
   }
 
   public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
@@ -32,7 +38,10 @@ public struct ChatService: RegistrableRPCService {
       deserializer: SizeLimitedDeserializer<Chat_V1_ConnectRequest>(limit: maxRequestBytes),
       serializer: SharedEventSerializer(),
       handler: { request, context in
-        try await connect(ServerRequest(stream: request).message, peer: PeerAddress(grpcPeer: context.remotePeer))
+        let request = try await ServerRequest(stream: request)
+        return try connect(
+          request.message, streamHandle: request.metadata[stringValues: StreamCloser.header].first(where: { _ in true }),
+          peer: PeerAddress(grpcPeer: context.remotePeer))
       }
     )
     router.registerUnary(Method.CreateGroupChat.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_GroupRequest, caller) in
@@ -61,7 +70,9 @@ public struct ChatService: RegistrableRPCService {
   /// Registers the user, then streams its session's events until the session
   /// ends. Registration happens inside the producer, which always runs to its
   /// end, so every session that is registered is also ended.
-  func connect(_ request: Chat_V1_ConnectRequest, peer: PeerAddress) throws -> StreamingServerResponse<SharedEvent> {
+  func connect(
+    _ request: Chat_V1_ConnectRequest, streamHandle: String?, peer: PeerAddress
+  ) throws -> StreamingServerResponse<SharedEvent> {
     let name: ChatName
     do throws(ChatError) {
       name = try ChatName.validate(request.username, as: .user)
@@ -73,10 +84,15 @@ public struct ChatService: RegistrableRPCService {
       let session = try register(name, peer: peer)
       // When the server ends the session (kick, slow consumer, shutdown),
       // its client has `endGrace` to take the last events and the status;
-      // then the stream is reset, and writes stuck behind a client that
-      // stopped reading are cancelled: an ended session holds no stream,
+      // then the stream is reset, which also fails writes stuck behind a
+      // client that stopped reading: an ended session holds no stream,
       // buffers or task.
-      StreamReset.resetCurrentStream(after: endGrace) { await session.queue.ended() != .disconnected }
+      if let streamCloser, let streamHandle {
+        session.queue.onEnd { [endGrace] end in
+          guard end != .disconnected else { return }
+          streamCloser.reset(streamHandle, after: endGrace, reason: end.label)
+        }
+      }
       // gRPC reports a client that cancels or vanishes through this handler,
       // not by cancelling the task; closing the queue ends the session.
       return try await withRPCCancellationHandler {

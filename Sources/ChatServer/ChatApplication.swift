@@ -49,6 +49,10 @@ public final class ChatApplication: Service, Sendable {
     transportConfig.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
       SilentConnectionCloser.install(on: channel, silence: silence, logger: logger)
     }
+    let streamCloser = StreamCloser(logger: logger)
+    transportConfig.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in
+      streamCloser.install(on: channel)
+    }
     let transport = HTTP2ServerTransport.Posix(
       address: configuration.host.contains(":")
         ? .ipv6(host: configuration.host, port: configuration.port)
@@ -64,7 +68,7 @@ public final class ChatApplication: Service, Sendable {
     let server = ChatGRPCServer.make(
       transport: transport, registry: registry, logger: logger, auth: configuration.auth,
       maxRequestBytes: configuration.maxRequestBytes, endGrace: configuration.endGrace,
-      otherServices: [health, reflection])
+      streamCloser: streamCloser, otherServices: [health, reflection])
     let listening: @Sendable () async throws -> ListeningAddress = {
       let address = try await transport.listeningAddress
       if let ipv4 = address.ipv4 { return ListeningAddress(host: ipv4.host, port: ipv4.port) }
