@@ -26,8 +26,13 @@ public final class StreamCloser: Sendable {
 
   private let state = Mutex(State())
   private let logger: Logger
+  /// The request paths whose streams get a handle.
+  let paths: Set<String>
 
-  public init(logger: Logger) {
+  /// `paths`: the methods whose handlers may reset their streams, as
+  /// `/package.Service/Method`.
+  public init(paths: Set<String>, logger: Logger) {
+    self.paths = paths
     self.logger = logger
   }
 
@@ -64,7 +69,7 @@ public final class StreamCloser: Sendable {
 
 /// Puts the stream's handle in its request headers, and forgets the stream
 /// when it closes.
-private final class StreamTagger: ChannelInboundHandler {
+private final class StreamTagger: ChannelInboundHandler, RemovableChannelHandler {
   typealias InboundIn = HTTP2Frame.FramePayload
   typealias InboundOut = HTTP2Frame.FramePayload
 
@@ -80,11 +85,24 @@ private final class StreamTagger: ChannelInboundHandler {
       context.fireChannelRead(data)
       return
     }
-    let handle = closer.register(context.channel)
-    self.handle = handle
-    headers.headers.remove(name: StreamCloser.header)
-    headers.headers.add(name: StreamCloser.header, value: "\(handle)")
-    context.fireChannelRead(wrapInboundOut(.headers(headers)))
+    // A handle only for the calls that ask for resets (Connect); other
+    // streams only lose a forged header, and this handler, at once.
+    let wanted = headers.headers.first(name: ":path").map(closer.paths.contains) ?? false
+    if wanted {
+      let handle = closer.register(context.channel)
+      self.handle = handle
+      headers.headers.remove(name: StreamCloser.header)
+      headers.headers.add(name: StreamCloser.header, value: "\(handle)")
+      context.fireChannelRead(wrapInboundOut(.headers(headers)))
+      return
+    }
+    if headers.headers.contains(name: StreamCloser.header) {
+      headers.headers.remove(name: StreamCloser.header)
+      context.fireChannelRead(wrapInboundOut(.headers(headers)))
+    } else {
+      context.fireChannelRead(data)
+    }
+    context.pipeline.syncOperations.removeHandler(context: context, promise: nil)
   }
 
   func channelInactive(context: ChannelHandlerContext) {

@@ -49,7 +49,7 @@ public final class ChatApplication: Service, Sendable {
     transportConfig.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
       SilentConnectionCloser.install(on: channel, silence: silence, logger: logger)
     }
-    let streamCloser = StreamCloser(logger: logger)
+    let streamCloser = StreamCloser(paths: ["/chat.v1.ChatService/Connect"], logger: logger)
     transportConfig.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in
       streamCloser.install(on: channel)
     }
