@@ -122,9 +122,6 @@ public final class SessionQueue: Sendable {
     if let ended { handler(ended) }
   }
 
-  /// Bytes queued and not yet taken by the consumer.
-  public var queuedBytes: Int { state.withLock { $0.pendingBytes } }
-
   public func takeReady() -> Next? {
     state.withLock { Self.takeReady(&$0) }
   }
