@@ -38,7 +38,7 @@ public final class Acknowledgement: Sendable {
   public func wait(timeout: Duration) async throws {
     if let outcome { return try outcome.get() }
     try await withThrowingTaskGroup(of: Void.self) { group in
-      group.addTask { try await self.wait() }
+      group.addTask { try await self.waitUntimed() }
       group.addTask {
         try await Task.sleep(for: timeout)
         throw StoreError.timedOut(timeout)
@@ -48,9 +48,13 @@ public final class Acknowledgement: Sendable {
     }
   }
 
-  /// Waits with no deadline but the task's cancellation; `wait(timeout:)` is
-  /// the one to use.
-  private func wait() async throws {
+  /// Waits until the operations are committed, throwing the store's failure
+  /// or `CancellationError`: for a caller whose wait is already bounded by
+  /// its task's cancellation (an RPC's deadline cancels its handler). It
+  /// costs no timer: measured in release with 8 callers appending and
+  /// awaiting, `wait(timeout:)`'s timer task cost about 30 µs of CPU per
+  /// append on Linux (docs/store-choice.md).
+  public func waitUntimed() async throws {
     let id = state.withLock { state -> Int in
       guard case .pending(let waiters, let nextID) = state else { return -1 }
       state = .pending(waiters: waiters, nextID: nextID + 1)

@@ -76,12 +76,9 @@ public final class SQLiteStore: Store {
       try checkHeader(path)
       try checkOwner(path)
       let database = try openDatabase(path, configuration)
-      let (epoch, counts) = try prepare(database, path: path)
-      let writer = StoreWriter(
-        database: database, configuration: configuration, messageCounts: counts, logger: logger)
-      logger.info(
-        "store opened",
-        metadata: ["path": "\(path)", "epoch": "\(epoch)", "channels": "\(counts.count)"])
+      let epoch = try prepare(database, path: path)
+      let writer = StoreWriter(database: database, configuration: configuration, logger: logger)
+      logger.info("store opened", metadata: ["path": "\(path)", "epoch": "\(epoch)"])
       return SQLiteStore(
         epoch: epoch, configuration: configuration, directory: directory, database: database, writer: writer)
     } catch {
@@ -112,10 +109,14 @@ public final class SQLiteStore: Store {
   private static func openDatabase(_ path: String, _ configuration: Configuration) throws(StoreError) -> DatabaseQueue {
     var options = GRDB.Configuration()
     options.foreignKeysEnabled = false  // see Schema: no constraint may fail a shared batch
-    options.journalMode = .wal
     let synchronous = configuration.durability == .process ? "NORMAL" : "FULL"
     let maxPageCount = configuration.maxPageCount
+    // WAL set here, not with GRDB's `journalMode = .wal`, which sets
+    // synchronous=NORMAL after this runs and so would override `.machine`.
     options.prepareDatabase { db in
+      guard try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") == "wal" else {
+        throw DatabaseError(message: "could not switch to WAL mode")
+      }
       try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
       if let maxPageCount { try db.execute(sql: "PRAGMA max_page_count = \(maxPageCount)") }
     }
@@ -157,21 +158,15 @@ public final class SQLiteStore: Store {
     }
   }
 
-  /// Migrates the store, and reads the epoch and each channel's message
-  /// count (for retention).
-  private static func prepare(_ database: DatabaseQueue, path: String) throws(StoreError) -> (String, [String: Int]) {
+  /// Migrates the store and reads its epoch.
+  private static func prepare(_ database: DatabaseQueue, path: String) throws(StoreError) -> String {
     do {
       try Schema.migrator.migrate(database)
       return try database.read { db in
         guard let epoch = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'epoch'") else {
           throw StoreError.corrupt(path: path, detail: "no epoch in table meta")
         }
-        var counts: [String: Int] = [:]
-        let rows = try Row.fetchCursor(
-          db, sql: "SELECT channel, count(*) FROM log WHERE kind = ? GROUP BY channel",
-          arguments: [LogRecord.Kind.message.rawValue])
-        while let row = try rows.next() { counts[row[0]] = row[1] }
-        return (epoch, counts)
+        return epoch
       }
     } catch {
       throw refusal(error, path: path)

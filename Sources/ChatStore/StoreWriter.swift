@@ -105,15 +105,12 @@ final class StoreWriter: Sendable {
   private let failedTransactions = Atomic<Int>(0)
   private let pruned = Atomic<Int>(0)
 
-  init(
-    database: DatabaseQueue, configuration: SQLiteStore.Configuration, messageCounts: [String: Int],
-    logger: Logger
-  ) {
+  init(database: DatabaseQueue, configuration: SQLiteStore.Configuration, logger: Logger) {
     self.database = database
     self.retention = configuration.retention
     self.logger = logger
     self.queue = Mutex(Queue(retryInterval: configuration.retryInterval))
-    let thread = Thread { [self] in run(messageCounts: messageCounts) }
+    let thread = Thread { [self] in run() }
     thread.name = "chat-store-writer"
     thread.start()
   }
@@ -160,9 +157,12 @@ final class StoreWriter: Sendable {
 
   // MARK: The writer thread
 
-  private func run(messageCounts: [String: Int]) {
-    // Only this thread reads or writes the counts: no lock.
-    var counts = messageCounts
+  private func run() {
+    // Each channel's message count, for retention: counted the first time
+    // the channel is written to after startup (counting every channel at
+    // startup took seconds with a million rows). Only this thread reads or
+    // writes it: no lock.
+    var counts: [String: Int] = [:]
     loop: while true {
       switch queue.withLock({ $0.next() }) {
       case .park:
@@ -208,11 +208,15 @@ final class StoreWriter: Sendable {
         try db.inTransaction(.immediate) {
           var grown: Set<String> = []
           for operation in operations {
-            try apply(operation, db)
             if case .log(let record) = operation, record.kind == .message {
+              // Counted before the row goes in.
+              if newCounts[record.channel] == nil {
+                newCounts[record.channel] = try messageCount(record.channel, db)
+              }
               newCounts[record.channel, default: 0] += 1
               grown.insert(record.channel)
             }
+            try apply(operation, db)
           }
           for channel in grown where newCounts[channel, default: 0] > retention.messagesPerChannel + retention.slack {
             deleted += try prune(channel, db)
@@ -277,6 +281,13 @@ final class StoreWriter: Sendable {
         sql: "INSERT INTO positions VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET seq = excluded.seq"
       ).execute(arguments: [account, Int64(seq)])
     }
+  }
+
+  /// The messages the channel holds (before this transaction's own rows are inserted).
+  private func messageCount(_ channel: String, _ db: Database) throws -> Int {
+    try Int.fetchOne(
+      db.cachedStatement(sql: "SELECT count(*) FROM log WHERE channel = ? AND kind = ?"),
+      arguments: [channel, LogRecord.Kind.message.rawValue]) ?? 0
   }
 
   /// Deletes what the channel logged before its newest `messagesPerChannel`
