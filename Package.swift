@@ -31,6 +31,8 @@ let package = Package(
     .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"6.0.0"),
     .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
     .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
+    // The SQLite store (Debian's libsqlite3-dev; docs/store-choice.md says why this one).
+    .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
   ],
   targets: [
     // GNU readline, for terminal line editing (Debian: libreadline-dev).
@@ -67,6 +69,36 @@ let package = Package(
       dependencies: [
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // Where accounts, groups, memberships, positions and the log are kept:
+    // in memory, or in SQLite with group commit. No gRPC, no ChatCore types.
+    .target(
+      name: "ChatStore",
+      dependencies: [
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // Opens a store, appends and prints what was acknowledged, then waits to
+    // be killed: ChatStoreTests' kill -9 durability test runs it.
+    .executableTarget(
+      name: "chat-store-crash-helper",
+      dependencies: ["ChatStore", .product(name: "Logging", package: "swift-log")],
+      path: "Tests/ChatStoreCrashHelper",
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "ChatStoreTests",
+      dependencies: [
+        "ChatStore",
+        // Not imported: the kill -9 test runs the built executable.
+        "chat-store-crash-helper",
+        .product(name: "GRDB", package: "GRDB.swift"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "InMemoryLogging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings
     ),

@@ -1,0 +1,254 @@
+import Foundation
+import GRDB
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// The default store: `DIR/chat.sqlite` in WAL mode, written by one writer
+/// thread that commits everything pending in one transaction (group commit).
+/// See `docs/store-choice.md` for why GRDB and why these settings.
+public final class SQLiteStore: Store {
+  public struct Configuration: Sendable {
+    /// What an acknowledged commit survives.
+    public enum Durability: Sendable {
+      /// WAL with `synchronous=NORMAL`: a commit is in the WAL, in the
+      /// kernel's page cache, before it is acknowledged, so it survives the
+      /// process's death (`kill -9`, a crash), not the machine's (power loss,
+      /// kernel panic). No fsync per commit; the WAL is synced at checkpoints.
+      case process
+      /// WAL with `synchronous=FULL`: the WAL is fsynced at every commit, so a
+      /// commit also survives power loss, at one fsync per batch.
+      case machine
+    }
+
+    public var directory: String
+    public var durability: Durability
+    public var retention: Retention
+    /// After a failed commit, new submissions fail at once for this long;
+    /// the first one after it is tried (and, if it commits, the store is back).
+    public var retryInterval: Duration
+    /// Caps the database at this many pages (SQLite's `max_page_count`): a
+    /// size limit, and how tests make a disk "full". nil: SQLite's default.
+    public var maxPageCount: Int?
+
+    public init(
+      directory: String, durability: Durability = .process, retention: Retention = Retention(),
+      retryInterval: Duration = .seconds(1), maxPageCount: Int? = nil
+    ) {
+      self.directory = directory
+      self.durability = durability
+      self.retention = retention
+      self.retryInterval = retryInterval
+      self.maxPageCount = maxPageCount
+    }
+  }
+
+  public let epoch: String
+  public let configuration: Configuration
+  let directory: DataDirectory
+  let database: DatabaseQueue
+  private let writer: StoreWriter
+
+  private init(
+    epoch: String, configuration: Configuration, directory: DataDirectory, database: DatabaseQueue,
+    writer: StoreWriter
+  ) {
+    self.epoch = epoch
+    self.configuration = configuration
+    self.directory = directory
+    self.database = database
+    self.writer = writer
+  }
+
+  /// Opens (or creates) the store in `configuration.directory` and starts its
+  /// writer. Refuses, leaving every file as it was: a directory another store
+  /// holds, a file that is not SQLite, an SQLite file that is not a chat
+  /// store, a store from a newer server, a damaged file.
+  public static func open(_ configuration: Configuration, logger: Logger) throws(StoreError) -> SQLiteStore {
+    let directory = try DataDirectory.acquire(configuration.directory)
+    do {
+      let path = directory.databasePath
+      try checkHeader(path)
+      try checkOwner(path)
+      let database = try openDatabase(path, configuration)
+      let epoch = try prepare(database, path: path)
+      let writer = StoreWriter(database: database, configuration: configuration, logger: logger)
+      logger.info("store opened", metadata: ["path": "\(path)", "epoch": "\(epoch)"])
+      return SQLiteStore(
+        epoch: epoch, configuration: configuration, directory: directory, database: database, writer: writer)
+    } catch {
+      directory.release()
+      throw error
+    }
+  }
+
+  /// Refuses a non-empty file that does not start with SQLite's magic string,
+  /// before SQLite sees it; creates a missing file readable by its owner only.
+  private static func checkHeader(_ path: String) throws(StoreError) {
+    let fd = systemOpen(path, O_RDONLY | O_CLOEXEC)
+    if fd < 0 {
+      guard errno == ENOENT else { throw .dataDirectory(path: path, reason: "cannot read it: \(errnoText())") }
+      // SQLite's own journals (-wal, -shm) take this file's mode.
+      let created = systemOpen(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+      guard created >= 0 else { throw .dataDirectory(path: path, reason: "cannot create it: \(errnoText())") }
+      systemClose(created)
+      return
+    }
+    defer { systemClose(fd) }
+    var header = [UInt8](repeating: 0, count: 16)
+    let count = read(fd, &header, 16)
+    if count == 0 { return }  // an empty file is what SQLite makes of a new database
+    guard count == 16, header == Array("SQLite format 3\0".utf8) else { throw .notADatabase(path: path) }
+  }
+
+  private static func openDatabase(_ path: String, _ configuration: Configuration) throws(StoreError) -> DatabaseQueue {
+    var options = GRDB.Configuration()
+    options.foreignKeysEnabled = false  // see Schema: no constraint may fail a shared batch
+    let synchronous = configuration.durability == .process ? "NORMAL" : "FULL"
+    let maxPageCount = configuration.maxPageCount
+    // WAL set here, not with GRDB's `journalMode = .wal`, which sets
+    // synchronous=NORMAL after this runs and so would override `.machine`.
+    options.prepareDatabase { db in
+      guard try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") == "wal" else {
+        throw DatabaseError(message: "could not switch to WAL mode")
+      }
+      try db.execute(sql: "PRAGMA synchronous = \(synchronous)")
+      if let maxPageCount { try db.execute(sql: "PRAGMA max_page_count = \(maxPageCount)") }
+    }
+    do {
+      return try DatabaseQueue(path: path, configuration: options)
+    } catch {
+      throw refusal(error, path: path)
+    }
+  }
+
+  /// Refuses an SQLite database that is not a chat store, or one from a
+  /// newer server, reading it through a read-only connection: opening it for
+  /// writing would already change it (switching it to WAL rewrites its header).
+  private static func checkOwner(_ path: String) throws(StoreError) {
+    let migrator = Schema.migrator
+    var options = GRDB.Configuration()
+    options.readonly = true
+    do {
+      let database = try DatabaseQueue(path: path, configuration: options)
+      defer { try? database.close() }
+      try database.read { db in
+        let tables = try String.fetchAll(
+          db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")
+        let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+        if applicationID != Schema.applicationID && !(applicationID == 0 && tables.isEmpty) {
+          let shown = tables.prefix(5).joined(separator: ", ") + (tables.count > 5 ? ", …" : "")
+          throw StoreError.foreign(
+            path: path,
+            detail: "application_id \(applicationID), tables: \(tables.isEmpty ? "none" : shown)")
+        }
+        if try migrator.hasBeenSuperseded(db) {
+          let known = Set(migrator.migrations)
+          throw StoreError.newerSchema(
+            path: path, unknown: try migrator.appliedIdentifiers(db).subtracting(known).sorted())
+        }
+      }
+    } catch {
+      throw refusal(error, path: path)
+    }
+  }
+
+  /// Migrates the store and reads its epoch.
+  private static func prepare(_ database: DatabaseQueue, path: String) throws(StoreError) -> String {
+    do {
+      try Schema.migrator.migrate(database)
+      return try database.read { db in
+        guard let epoch = try String.fetchOne(db, sql: "SELECT value FROM meta WHERE key = 'epoch'") else {
+          throw StoreError.corrupt(path: path, detail: "no epoch in table meta")
+        }
+        return epoch
+      }
+    } catch {
+      throw refusal(error, path: path)
+    }
+  }
+
+  /// The startup refusal an open or read error stands for.
+  private static func refusal(_ error: any Error, path: String) -> StoreError {
+    if let error = error as? StoreError { return error }
+    if let error = error as? DatabaseError {
+      switch error.resultCode {
+      case .SQLITE_NOTADB: return .notADatabase(path: path)
+      case .SQLITE_CORRUPT: return .corrupt(path: path, detail: error.message ?? "\(error)")
+      default: return .corrupt(path: path, detail: "\(error.resultCode): \(error.message ?? "\(error)")")
+      }
+    }
+    return .corrupt(path: path, detail: "\(error)")
+  }
+
+  public func load() throws(StoreError) -> StoredState {
+    do {
+      return try database.read { db in
+        var state = StoredState(epoch: epoch)
+        state.accounts = try Row.fetchAll(
+          db, sql: "SELECT name_key, display, password_hash, created FROM accounts ORDER BY name_key"
+        ).map { AccountRecord(nameKey: $0[0], display: $0[1], passwordHash: $0[2], created: date($0[3])) }
+        state.tokens = try Row.fetchAll(db, sql: "SELECT hash, account, expires FROM tokens ORDER BY hash")
+          .map { TokenRecord(hash: $0[0], account: $0[1], expires: date($0[2])) }
+        state.groups = try Row.fetchAll(db, sql: "SELECT key, display, permanent FROM groups ORDER BY key")
+          .map { GroupRecord(key: $0[0], display: $0[1], permanent: $0[2]) }
+        state.memberships = try Row.fetchAll(
+          db, sql: "SELECT group_key, account FROM memberships ORDER BY group_key, account"
+        ).map { Membership(group: $0[0], account: $0[1]) }
+        for row in try Row.fetchAll(db, sql: "SELECT account, seq FROM positions") {
+          state.positions[row[0]] = UInt64(row[1] as Int64)
+        }
+        state.log.reserveCapacity(try Int.fetchOne(db, sql: "SELECT count(*) FROM log") ?? 0)
+        let rows = try Row.fetchCursor(db, sql: "SELECT seq, channel, kind, time, payload FROM log ORDER BY seq")
+        while let row = try rows.next() {
+          state.log.append(
+            LogRecord(
+              seq: UInt64(row[0] as Int64), channel: row[1], kind: LogRecord.Kind(rawValue: row[2]) ?? .message,
+              time: date(row[3]), payload: row[4]))
+        }
+        return state
+      }
+    } catch {
+      throw Self.refusal(error, path: directory.databasePath)
+    }
+  }
+
+  public func submit(_ operations: [StoreOperation]) -> Acknowledgement {
+    writer.submit(operations)
+  }
+
+  public func close() async {
+    await writer.close()
+    try? database.close()
+    directory.release()
+  }
+
+  /// What the writer did so far.
+  public var statistics: StoreStatistics { writer.statistics }
+
+  /// Runs `body` on the writer thread, between two batches (tests: pausing
+  /// the writer, changing a pragma).
+  func runOnWriter(_ body: @escaping @Sendable (Database) throws -> Void) -> Acknowledgement {
+    writer.control(body)
+  }
+}
+
+public struct StoreStatistics: Sendable, Equatable {
+  /// Transactions the writer committed.
+  public var transactions: Int
+  /// Operations in them.
+  public var operations: Int
+  /// Transactions that failed (their operations' acknowledgements failed).
+  public var failedTransactions: Int
+  /// Log rows deleted by retention.
+  public var pruned: Int
+}
+
+/// Times are stored in whole microseconds since 1970.
+func microseconds(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+func date(_ microseconds: Int64) -> Date { Date(timeIntervalSince1970: Double(microseconds) / 1_000_000) }

@@ -1,0 +1,184 @@
+import Foundation
+
+/// Where the registry keeps what must outlive a session (and, for the SQLite
+/// store, a restart): accounts, tokens, groups, memberships, positions and the
+/// log of Message / MemberJoined / MemberLeft events.
+///
+/// The registry decides under its lock and calls `submit` right after
+/// releasing it: `submit` only queues (no disk wait, no await), so the order
+/// of calls is the order of commits. The caller awaits the returned
+/// `Acknowledgement` before answering OK; it completes when the operations are
+/// durable (SQLite: committed in WAL) or fails with `StoreError.unavailable`.
+///
+/// Keys (`nameKey`, `channel`, group `key`) are the registry's: the store
+/// compares them byte for byte and never derives one.
+public protocol Store: Sendable {
+  /// The log's epoch: a random id made when the store was created, kept as
+  /// long as the store is.
+  var epoch: String { get }
+
+  /// Everything stored, read once at startup (before the first `submit`).
+  func load() throws(StoreError) -> StoredState
+
+  /// Queues `operations` to be committed together with whatever else is
+  /// pending, in order. Cheap and non-blocking: call it outside the registry's
+  /// lock, in the order the registry decided.
+  func submit(_ operations: [StoreOperation]) -> Acknowledgement
+
+  /// Commits what is pending, stops accepting operations and releases the
+  /// store (its files and lock). Later submits fail with `.closed`.
+  func close() async
+}
+
+extension Store {
+  /// Queues log records; see `submit`.
+  public func append(_ records: [LogRecord]) -> Acknowledgement {
+    submit(records.map(StoreOperation.log))
+  }
+}
+
+/// One change, applied by the store's writer in submission order.
+public enum StoreOperation: Sendable, Equatable {
+  case log(LogRecord)
+  /// Inserts or replaces the account.
+  case putAccount(AccountRecord)
+  /// Deletes the account with its tokens, memberships and position.
+  case deleteAccount(nameKey: String)
+  case putToken(TokenRecord)
+  case deleteToken(hash: Data)
+  /// Inserts or replaces the group.
+  case putGroup(GroupRecord)
+  /// Deletes the group and its memberships (its log stays until retention).
+  case deleteGroup(key: String)
+  case addMember(group: String, account: String)
+  case removeMember(group: String, account: String)
+  /// The highest `seq` written to one of the account's sessions.
+  case setPosition(account: String, seq: UInt64)
+}
+
+/// One logged event: its already-encoded form and what retention and
+/// History need to find it.
+public struct LogRecord: Sendable, Equatable {
+  public enum Kind: Int64, Sendable {
+    case message = 1
+    case memberJoined = 2
+    case memberLeft = 3
+  }
+
+  /// The registry's server-wide counter; unique, increasing.
+  public var seq: UInt64
+  /// The channel's key, as the registry makes it (a group, or a pair of users).
+  public var channel: String
+  public var kind: Kind
+  /// Stored in whole microseconds since 1970.
+  public var time: Date
+  /// The event, encoded by the registry; the store never looks inside.
+  public var payload: Data
+
+  public init(seq: UInt64, channel: String, kind: Kind, time: Date, payload: Data) {
+    self.seq = seq
+    self.channel = channel
+    self.kind = kind
+    self.time = time
+    self.payload = payload
+  }
+}
+
+public struct AccountRecord: Sendable, Equatable {
+  /// The name as the registry compares it (its case-folded form).
+  public var nameKey: String
+  /// The name as first registered.
+  public var display: String
+  /// The password's hash with its parameters and salt, as the hasher encodes them.
+  public var passwordHash: Data
+  public var created: Date
+
+  public init(nameKey: String, display: String, passwordHash: Data, created: Date) {
+    self.nameKey = nameKey
+    self.display = display
+    self.passwordHash = passwordHash
+    self.created = created
+  }
+}
+
+public struct TokenRecord: Sendable, Equatable {
+  /// A hash of the token; the token itself is never stored.
+  public var hash: Data
+  public var account: String
+  public var expires: Date
+
+  public init(hash: Data, account: String, expires: Date) {
+    self.hash = hash
+    self.account = account
+    self.expires = expires
+  }
+}
+
+public struct GroupRecord: Sendable, Equatable {
+  public var key: String
+  public var display: String
+  /// A `--lobby` group: never deleted.
+  public var permanent: Bool
+
+  public init(key: String, display: String, permanent: Bool) {
+    self.key = key
+    self.display = display
+    self.permanent = permanent
+  }
+}
+
+public struct Membership: Sendable, Hashable {
+  public var group: String
+  public var account: String
+
+  public init(group: String, account: String) {
+    self.group = group
+    self.account = account
+  }
+}
+
+/// What `load` returns: every table, in a stable order (keys ascending; the
+/// log by `seq`).
+public struct StoredState: Sendable, Equatable {
+  public var epoch: String
+  public var accounts: [AccountRecord] = []
+  public var tokens: [TokenRecord] = []
+  public var groups: [GroupRecord] = []
+  public var memberships: [Membership] = []
+  public var positions: [String: UInt64] = [:]
+  public var log: [LogRecord] = []
+
+  public init(epoch: String) {
+    self.epoch = epoch
+  }
+
+  /// The largest `seq` ever logged that is still retained, or 0; the registry
+  /// continues its counter after it.
+  public var lastSeq: UInt64 { log.last?.seq ?? 0 }
+}
+
+/// How many messages each channel keeps.
+public struct Retention: Sendable, Equatable {
+  /// The newest `messagesPerChannel` messages of a channel are kept, with the
+  /// member events logged since the oldest of them.
+  public var messagesPerChannel: Int
+  /// Pruning is batched: a channel is trimmed back to `messagesPerChannel`
+  /// once it holds `messagesPerChannel + slack` messages, so one DELETE
+  /// removes many rows. 0 trims at every commit that adds to the channel.
+  public var slack: Int
+
+  public init(messagesPerChannel: Int = 1000, slack: Int = 64) {
+    precondition(messagesPerChannel > 0 && slack >= 0)
+    self.messagesPerChannel = messagesPerChannel
+    self.slack = slack
+  }
+}
+
+/// A new epoch: 128 random bits in hex.
+func makeEpoch() -> String {
+  var generator = SystemRandomNumberGenerator()
+  return (0..<2).map { _ in
+    let hex = String(generator.next() as UInt64, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
+  }.joined()
+}

@@ -1,0 +1,175 @@
+import Dispatch
+import Foundation
+import GRDB
+import Testing
+
+@testable import ChatStore
+
+@Suite("SQLite store: group commit, failures, retention")
+struct GroupCommitTests {
+  @Test("appends queued while the writer is busy commit in one transaction")
+  func batches() async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let store = try openStore(directory)
+    // Hold the writer inside a control entry until every append is queued.
+    let entered = Acknowledgement()
+    let gate = DispatchSemaphore(value: 0)
+    let held = store.runOnWriter { _ in
+      entered.complete(nil)
+      _ = gate.wait(timeout: .now() + 10)
+    }
+    try await entered.committed()
+    let before = store.statistics
+    let acknowledgements = (1...1000).map { store.append([message(UInt64($0), "g\($0 % 7)")]) }
+    #expect(acknowledgements.allSatisfy { $0.outcome == nil })
+    gate.signal()
+    try await held.committed()
+    for acknowledgement in acknowledgements { try await acknowledgement.committed() }
+    let after = store.statistics
+    #expect(after.transactions - before.transactions == 1)
+    #expect(after.operations - before.operations == 1000)
+    #expect(try store.load().log.map(\.seq) == Array(1...1000))
+    await store.close()
+  }
+
+  @Test("appends from many concurrent callers share transactions")
+  func concurrentCallersShare() async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let store = try openStore(directory)
+    let count = 4000
+    try await withThrowingTaskGroup(of: Void.self) { group in
+      for caller in 0..<8 {
+        group.addTask {
+          for index in stride(from: caller + 1, through: count, by: 8) {
+            try await store.append([message(UInt64(index), "g\(caller)")]).committed()
+          }
+        }
+      }
+      try await group.waitForAll()
+    }
+    let statistics = store.statistics
+    #expect(statistics.operations == count)
+    // Eight callers each waiting for their commit: about eight appends a transaction.
+    #expect(statistics.transactions < count / 2, "\(statistics)")
+    #expect(try store.load().log.count == count)
+    await store.close()
+  }
+
+  @Test("a full database fails the batch's acknowledgements and later appends, logs it, and recovers")
+  func writeFailureAndRecovery() async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let (logger, logs) = testLogger()
+    let store = try openStore(directory, logger: logger) { $0.retryInterval = .seconds(2) }
+    try await store.append([message(1)]).committed()
+    let pages = try await store.database.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
+    // What a full disk looks like to SQLite: no page can be added.
+    try await store.runOnWriter { db in try db.execute(sql: "PRAGMA max_page_count = \(pages)") }.committed()
+
+    let big = (2...200).map { message(UInt64($0), text: String(repeating: "x", count: 4000)) }
+    let failed = store.append(big)
+    await #expect(throws: StoreError.self) { try await failed.committed() }
+    guard case .failure(.unavailable(let reason)) = failed.outcome else {
+      Issue.record("expected unavailable, got \(String(describing: failed.outcome))")
+      return
+    }
+    #expect(reason.contains("full"), "\(reason)")
+    #expect(StoreError.unavailable(reason).message.contains("cannot be written"))
+    #expect(logs.entries.contains { $0.level == .error && $0.message.description.contains("store write failed") })
+    // Refused at once while the store is failing.
+    let refused = store.append([message(201)])
+    #expect(refused.outcome.map { (try? $0.get()) == nil } == true)
+    #expect(store.statistics.failedTransactions == 1)
+
+    // Room again; after the retry interval an append is tried and commits.
+    try await store.runOnWriter { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }.committed()
+    let deadline = ContinuousClock.now + .seconds(10)
+    var recovered = false
+    while !recovered && ContinuousClock.now < deadline {
+      do {
+        try await store.append([message(202)]).committed()
+        recovered = true
+      } catch StoreError.unavailable {
+        // Still inside the retry interval: wait for it (the interval is the event here).
+        try await Task.sleep(for: .milliseconds(100))
+      }
+    }
+    #expect(recovered)
+    #expect(logs.entries.contains { $0.message.description == "store writable again" })
+    // What was acknowledged is there; what failed is not.
+    #expect(try store.load().log.map(\.seq) == [1, 202])
+    await store.close()
+  }
+
+  @Test("appends after close fail with closed; what was queued before close is committed")
+  func closeDrains() async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let store = try openStore(directory)
+    let queued = (1...100).map { store.append([message(UInt64($0))]) }
+    await store.close()
+    for acknowledgement in queued { try await acknowledgement.committed() }
+    #expect(store.append([message(101)]).outcome.map { (try? $0.get()) == nil } == true)
+    let reopened = try openStore(directory)
+    #expect(try reopened.load().log.count == 100)
+    await reopened.close()
+  }
+
+  @Test("retention keeps the newest N messages per channel and the member events since the oldest of them")
+  func retention() async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let retention = Retention(messagesPerChannel: 3, slack: 0)
+    let store = try openStore(directory) { $0.retention = retention }
+    let memory = InMemoryStore(retention: retention)
+    var records: [LogRecord] = []
+    var seq: UInt64 = 0
+    for round in 0..<10 {
+      seq += 1
+      records.append(round % 3 == 0 ? memberEvent(seq, "a", .memberJoined) : message(seq, "a"))
+      seq += 1
+      records.append(message(seq, "a"))
+      if round < 2 {
+        seq += 1
+        records.append(message(seq, "b"))
+      }
+    }
+    // Several commits, so pruning happens across batches.
+    for chunk in stride(from: 0, to: records.count, by: 5) {
+      let part = Array(records[chunk..<min(chunk + 5, records.count)])
+      try await store.append(part).committed()
+      try await memory.append(part).committed()
+    }
+    let channelA = try store.load().log.filter { $0.channel == "a" }
+    let messagesA = records.filter { $0.channel == "a" && $0.kind == .message }
+    let oldestKept = messagesA.suffix(3).first!.seq
+    #expect(channelA == records.filter { $0.channel == "a" && $0.seq >= oldestKept })
+    #expect(try store.load().log.filter { $0.channel == "b" }.count == 2)
+    #expect(try store.load().log == memory.load().log)
+    #expect(store.statistics.pruned > 0)
+    await store.close()
+
+    // Counts are rebuilt at startup: the next message trims again.
+    let reopened = try openStore(directory) { $0.retention = retention }
+    seq += 1
+    try await reopened.append([message(seq, "a")]).committed()
+    #expect(try reopened.load().log.filter { $0.channel == "a" && $0.kind == .message }.count == 3)
+    await reopened.close()
+  }
+
+  @Test("with slack, a channel is trimmed in batches back to N")
+  func retentionSlack() async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let store = try openStore(directory) { $0.retention = Retention(messagesPerChannel: 10, slack: 5) }
+    try await store.append((1...15).map { message($0) }).committed()
+    let first = try store.load().log.map(\.seq)
+    #expect(first == Array(1...15))
+    try await store.append([message(16)]).committed()
+    let second = try store.load().log.map(\.seq)
+    #expect(second == Array(7...16))
+    await store.close()
+  }
+}
