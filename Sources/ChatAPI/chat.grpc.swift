@@ -103,6 +103,71 @@ public enum Chat_V1_ChatService: Sendable {
                 type: .unary
             )
         }
+        /// Namespace for "SignUp" metadata.
+        public enum SignUp: Sendable {
+            /// Request type for "SignUp".
+            public typealias Input = Chat_V1_Credentials
+            /// Response type for "SignUp".
+            public typealias Output = Chat_V1_AuthToken
+            /// Descriptor for "SignUp".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "chat.v1.ChatService"),
+                method: "SignUp",
+                type: .unary
+            )
+        }
+        /// Namespace for "SignIn" metadata.
+        public enum SignIn: Sendable {
+            /// Request type for "SignIn".
+            public typealias Input = Chat_V1_Credentials
+            /// Response type for "SignIn".
+            public typealias Output = Chat_V1_AuthToken
+            /// Descriptor for "SignIn".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "chat.v1.ChatService"),
+                method: "SignIn",
+                type: .unary
+            )
+        }
+        /// Namespace for "SignOut" metadata.
+        public enum SignOut: Sendable {
+            /// Request type for "SignOut".
+            public typealias Input = SwiftProtobuf.Google_Protobuf_Empty
+            /// Response type for "SignOut".
+            public typealias Output = SwiftProtobuf.Google_Protobuf_Empty
+            /// Descriptor for "SignOut".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "chat.v1.ChatService"),
+                method: "SignOut",
+                type: .unary
+            )
+        }
+        /// Namespace for "History" metadata.
+        public enum History: Sendable {
+            /// Request type for "History".
+            public typealias Input = Chat_V1_HistoryRequest
+            /// Response type for "History".
+            public typealias Output = Chat_V1_HistoryResponse
+            /// Descriptor for "History".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "chat.v1.ChatService"),
+                method: "History",
+                type: .unary
+            )
+        }
+        /// Namespace for "ListMembers" metadata.
+        public enum ListMembers: Sendable {
+            /// Request type for "ListMembers".
+            public typealias Input = Chat_V1_GroupRequest
+            /// Response type for "ListMembers".
+            public typealias Output = Chat_V1_ListMembersResponse
+            /// Descriptor for "ListMembers".
+            public static let descriptor = GRPCCore.MethodDescriptor(
+                service: GRPCCore.ServiceDescriptor(fullyQualifiedService: "chat.v1.ChatService"),
+                method: "ListMembers",
+                type: .unary
+            )
+        }
         /// Descriptors for all methods in the "chat.v1.ChatService" service.
         public static let descriptors: [GRPCCore.MethodDescriptor] = [
             Connect.descriptor,
@@ -110,7 +175,12 @@ public enum Chat_V1_ChatService: Sendable {
             JoinGroupChat.descriptor,
             LeaveGroupChat.descriptor,
             SendMessage.descriptor,
-            ListChannels.descriptor
+            ListChannels.descriptor,
+            SignUp.descriptor,
+            SignIn.descriptor,
+            SignOut.descriptor,
+            History.descriptor,
+            ListMembers.descriptor
         ]
     }
 }
@@ -139,8 +209,10 @@ extension Chat_V1_ChatService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Every call but Connect must carry the metadata `authorization: <username>`
-    /// > (or `authorization: Bearer <username>`) naming a connected user.
+    /// > A guest's calls but Connect carry the metadata `authorization: <username>`
+    /// > (or `authorization: Bearer <username>`) naming a connected user. An
+    /// > account's calls, Connect included, carry `authorization: Bearer <token>`
+    /// > from SignUp or SignIn.
     public protocol StreamingServiceProtocol: GRPCCore.RegistrableRPCService {
         /// Handle the "Connect" method.
         ///
@@ -219,7 +291,7 @@ extension Chat_V1_ChatService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Sends a message to a connected user or to a group the caller is in.
+        /// > Sends a message to a connected user or an account, or to a group the caller is in.
         ///
         /// - Parameters:
         ///   - request: A streaming request of `Chat_V1_SendMessageRequest` messages.
@@ -250,6 +322,96 @@ extension Chat_V1_ChatService {
             request: GRPCCore.StreamingServerRequest<SwiftProtobuf.Google_Protobuf_Empty>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.StreamingServerResponse<Chat_V1_ListChannelsResponse>
+
+        /// Handle the "SignUp" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates an account and signs it in.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Chat_V1_Credentials` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Chat_V1_AuthToken` messages.
+        func signUp(
+            request: GRPCCore.StreamingServerRequest<Chat_V1_Credentials>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Chat_V1_AuthToken>
+
+        /// Handle the "SignIn" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Returns a new token for an account.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Chat_V1_Credentials` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Chat_V1_AuthToken` messages.
+        func signIn(
+            request: GRPCCore.StreamingServerRequest<Chat_V1_Credentials>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Chat_V1_AuthToken>
+
+        /// Handle the "SignOut" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes the calling token and ends the streams opened with it.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `SwiftProtobuf.Google_Protobuf_Empty` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `SwiftProtobuf.Google_Protobuf_Empty` messages.
+        func signOut(
+            request: GRPCCore.StreamingServerRequest<SwiftProtobuf.Google_Protobuf_Empty>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<SwiftProtobuf.Google_Protobuf_Empty>
+
+        /// Handle the "History" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pages the logged events of one channel.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Chat_V1_HistoryRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Chat_V1_HistoryResponse` messages.
+        func history(
+            request: GRPCCore.StreamingServerRequest<Chat_V1_HistoryRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Chat_V1_HistoryResponse>
+
+        /// Handle the "ListMembers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists a group's members with their online state.
+        ///
+        /// - Parameters:
+        ///   - request: A streaming request of `Chat_V1_GroupRequest` messages.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A streaming response of `Chat_V1_ListMembersResponse` messages.
+        func listMembers(
+            request: GRPCCore.StreamingServerRequest<Chat_V1_GroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.StreamingServerResponse<Chat_V1_ListMembersResponse>
     }
 
     /// Service protocol for the "chat.v1.ChatService" service.
@@ -262,8 +424,10 @@ extension Chat_V1_ChatService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Every call but Connect must carry the metadata `authorization: <username>`
-    /// > (or `authorization: Bearer <username>`) naming a connected user.
+    /// > A guest's calls but Connect carry the metadata `authorization: <username>`
+    /// > (or `authorization: Bearer <username>`) naming a connected user. An
+    /// > account's calls, Connect included, carry `authorization: Bearer <token>`
+    /// > from SignUp or SignIn.
     public protocol ServiceProtocol: Chat_V1_ChatService.StreamingServiceProtocol {
         /// Handle the "Connect" method.
         ///
@@ -342,7 +506,7 @@ extension Chat_V1_ChatService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Sends a message to a connected user or to a group the caller is in.
+        /// > Sends a message to a connected user or an account, or to a group the caller is in.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Chat_V1_SendMessageRequest` message.
@@ -373,6 +537,96 @@ extension Chat_V1_ChatService {
             request: GRPCCore.ServerRequest<SwiftProtobuf.Google_Protobuf_Empty>,
             context: GRPCCore.ServerContext
         ) async throws -> GRPCCore.ServerResponse<Chat_V1_ListChannelsResponse>
+
+        /// Handle the "SignUp" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates an account and signs it in.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Chat_V1_Credentials` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Chat_V1_AuthToken` message.
+        func signUp(
+            request: GRPCCore.ServerRequest<Chat_V1_Credentials>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Chat_V1_AuthToken>
+
+        /// Handle the "SignIn" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Returns a new token for an account.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Chat_V1_Credentials` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Chat_V1_AuthToken` message.
+        func signIn(
+            request: GRPCCore.ServerRequest<Chat_V1_Credentials>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Chat_V1_AuthToken>
+
+        /// Handle the "SignOut" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes the calling token and ends the streams opened with it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `SwiftProtobuf.Google_Protobuf_Empty` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `SwiftProtobuf.Google_Protobuf_Empty` message.
+        func signOut(
+            request: GRPCCore.ServerRequest<SwiftProtobuf.Google_Protobuf_Empty>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<SwiftProtobuf.Google_Protobuf_Empty>
+
+        /// Handle the "History" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pages the logged events of one channel.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Chat_V1_HistoryRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Chat_V1_HistoryResponse` message.
+        func history(
+            request: GRPCCore.ServerRequest<Chat_V1_HistoryRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Chat_V1_HistoryResponse>
+
+        /// Handle the "ListMembers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists a group's members with their online state.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Chat_V1_GroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A response containing a single `Chat_V1_ListMembersResponse` message.
+        func listMembers(
+            request: GRPCCore.ServerRequest<Chat_V1_GroupRequest>,
+            context: GRPCCore.ServerContext
+        ) async throws -> GRPCCore.ServerResponse<Chat_V1_ListMembersResponse>
     }
 
     /// Simple service protocol for the "chat.v1.ChatService" service.
@@ -383,8 +637,10 @@ extension Chat_V1_ChatService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Every call but Connect must carry the metadata `authorization: <username>`
-    /// > (or `authorization: Bearer <username>`) naming a connected user.
+    /// > A guest's calls but Connect carry the metadata `authorization: <username>`
+    /// > (or `authorization: Bearer <username>`) naming a connected user. An
+    /// > account's calls, Connect included, carry `authorization: Bearer <token>`
+    /// > from SignUp or SignIn.
     public protocol SimpleServiceProtocol: Chat_V1_ChatService.ServiceProtocol {
         /// Handle the "Connect" method.
         ///
@@ -464,7 +720,7 @@ extension Chat_V1_ChatService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Sends a message to a connected user or to a group the caller is in.
+        /// > Sends a message to a connected user or an account, or to a group the caller is in.
         ///
         /// - Parameters:
         ///   - request: A `Chat_V1_SendMessageRequest` message.
@@ -495,6 +751,96 @@ extension Chat_V1_ChatService {
             request: SwiftProtobuf.Google_Protobuf_Empty,
             context: GRPCCore.ServerContext
         ) async throws -> Chat_V1_ListChannelsResponse
+
+        /// Handle the "SignUp" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates an account and signs it in.
+        ///
+        /// - Parameters:
+        ///   - request: A `Chat_V1_Credentials` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Chat_V1_AuthToken` to respond with.
+        func signUp(
+            request: Chat_V1_Credentials,
+            context: GRPCCore.ServerContext
+        ) async throws -> Chat_V1_AuthToken
+
+        /// Handle the "SignIn" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Returns a new token for an account.
+        ///
+        /// - Parameters:
+        ///   - request: A `Chat_V1_Credentials` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Chat_V1_AuthToken` to respond with.
+        func signIn(
+            request: Chat_V1_Credentials,
+            context: GRPCCore.ServerContext
+        ) async throws -> Chat_V1_AuthToken
+
+        /// Handle the "SignOut" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes the calling token and ends the streams opened with it.
+        ///
+        /// - Parameters:
+        ///   - request: A `SwiftProtobuf.Google_Protobuf_Empty` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `SwiftProtobuf.Google_Protobuf_Empty` to respond with.
+        func signOut(
+            request: SwiftProtobuf.Google_Protobuf_Empty,
+            context: GRPCCore.ServerContext
+        ) async throws -> SwiftProtobuf.Google_Protobuf_Empty
+
+        /// Handle the "History" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pages the logged events of one channel.
+        ///
+        /// - Parameters:
+        ///   - request: A `Chat_V1_HistoryRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Chat_V1_HistoryResponse` to respond with.
+        func history(
+            request: Chat_V1_HistoryRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Chat_V1_HistoryResponse
+
+        /// Handle the "ListMembers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists a group's members with their online state.
+        ///
+        /// - Parameters:
+        ///   - request: A `Chat_V1_GroupRequest` message.
+        ///   - context: Context providing information about the RPC.
+        /// - Throws: Any error which occurred during the processing of the request. Thrown errors
+        ///     of type `RPCError` are mapped to appropriate statuses. All other errors are converted
+        ///     to an internal error.
+        /// - Returns: A `Chat_V1_ListMembersResponse` to respond with.
+        func listMembers(
+            request: Chat_V1_GroupRequest,
+            context: GRPCCore.ServerContext
+        ) async throws -> Chat_V1_ListMembersResponse
     }
 }
 
@@ -568,6 +914,61 @@ extension Chat_V1_ChatService.StreamingServiceProtocol {
                 )
             }
         )
+        router.registerHandler(
+            forMethod: Chat_V1_ChatService.Method.SignUp.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Chat_V1_Credentials>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Chat_V1_AuthToken>(),
+            handler: { request, context in
+                try await self.signUp(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Chat_V1_ChatService.Method.SignIn.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Chat_V1_Credentials>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Chat_V1_AuthToken>(),
+            handler: { request, context in
+                try await self.signIn(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Chat_V1_ChatService.Method.SignOut.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<SwiftProtobuf.Google_Protobuf_Empty>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<SwiftProtobuf.Google_Protobuf_Empty>(),
+            handler: { request, context in
+                try await self.signOut(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Chat_V1_ChatService.Method.History.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Chat_V1_HistoryRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Chat_V1_HistoryResponse>(),
+            handler: { request, context in
+                try await self.history(
+                    request: request,
+                    context: context
+                )
+            }
+        )
+        router.registerHandler(
+            forMethod: Chat_V1_ChatService.Method.ListMembers.descriptor,
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Chat_V1_GroupRequest>(),
+            serializer: GRPCProtobuf.ProtobufSerializer<Chat_V1_ListMembersResponse>(),
+            handler: { request, context in
+                try await self.listMembers(
+                    request: request,
+                    context: context
+                )
+            }
+        )
     }
 }
 
@@ -634,6 +1035,61 @@ extension Chat_V1_ChatService.ServiceProtocol {
         context: GRPCCore.ServerContext
     ) async throws -> GRPCCore.StreamingServerResponse<Chat_V1_ListChannelsResponse> {
         let response = try await self.listChannels(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func signUp(
+        request: GRPCCore.StreamingServerRequest<Chat_V1_Credentials>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Chat_V1_AuthToken> {
+        let response = try await self.signUp(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func signIn(
+        request: GRPCCore.StreamingServerRequest<Chat_V1_Credentials>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Chat_V1_AuthToken> {
+        let response = try await self.signIn(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func signOut(
+        request: GRPCCore.StreamingServerRequest<SwiftProtobuf.Google_Protobuf_Empty>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<SwiftProtobuf.Google_Protobuf_Empty> {
+        let response = try await self.signOut(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func history(
+        request: GRPCCore.StreamingServerRequest<Chat_V1_HistoryRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Chat_V1_HistoryResponse> {
+        let response = try await self.history(
+            request: GRPCCore.ServerRequest(stream: request),
+            context: context
+        )
+        return GRPCCore.StreamingServerResponse(single: response)
+    }
+
+    public func listMembers(
+        request: GRPCCore.StreamingServerRequest<Chat_V1_GroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.StreamingServerResponse<Chat_V1_ListMembersResponse> {
+        let response = try await self.listMembers(
             request: GRPCCore.ServerRequest(stream: request),
             context: context
         )
@@ -725,6 +1181,71 @@ extension Chat_V1_ChatService.SimpleServiceProtocol {
             metadata: [:]
         )
     }
+
+    public func signUp(
+        request: GRPCCore.ServerRequest<Chat_V1_Credentials>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Chat_V1_AuthToken> {
+        return GRPCCore.ServerResponse<Chat_V1_AuthToken>(
+            message: try await self.signUp(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func signIn(
+        request: GRPCCore.ServerRequest<Chat_V1_Credentials>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Chat_V1_AuthToken> {
+        return GRPCCore.ServerResponse<Chat_V1_AuthToken>(
+            message: try await self.signIn(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func signOut(
+        request: GRPCCore.ServerRequest<SwiftProtobuf.Google_Protobuf_Empty>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<SwiftProtobuf.Google_Protobuf_Empty> {
+        return GRPCCore.ServerResponse<SwiftProtobuf.Google_Protobuf_Empty>(
+            message: try await self.signOut(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func history(
+        request: GRPCCore.ServerRequest<Chat_V1_HistoryRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Chat_V1_HistoryResponse> {
+        return GRPCCore.ServerResponse<Chat_V1_HistoryResponse>(
+            message: try await self.history(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
+
+    public func listMembers(
+        request: GRPCCore.ServerRequest<Chat_V1_GroupRequest>,
+        context: GRPCCore.ServerContext
+    ) async throws -> GRPCCore.ServerResponse<Chat_V1_ListMembersResponse> {
+        return GRPCCore.ServerResponse<Chat_V1_ListMembersResponse>(
+            message: try await self.listMembers(
+                request: request.message,
+                context: context
+            ),
+            metadata: [:]
+        )
+    }
 }
 
 // MARK: chat.v1.ChatService (client)
@@ -738,8 +1259,10 @@ extension Chat_V1_ChatService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Every call but Connect must carry the metadata `authorization: <username>`
-    /// > (or `authorization: Bearer <username>`) naming a connected user.
+    /// > A guest's calls but Connect carry the metadata `authorization: <username>`
+    /// > (or `authorization: Bearer <username>`) naming a connected user. An
+    /// > account's calls, Connect included, carry `authorization: Bearer <token>`
+    /// > from SignUp or SignIn.
     public protocol ClientProtocol: Sendable {
         /// Call the "Connect" method.
         ///
@@ -838,7 +1361,7 @@ extension Chat_V1_ChatService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Sends a message to a connected user or to a group the caller is in.
+        /// > Sends a message to a connected user or an account, or to a group the caller is in.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Chat_V1_SendMessageRequest` message.
@@ -879,6 +1402,121 @@ extension Chat_V1_ChatService {
             options: GRPCCore.CallOptions,
             onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_ListChannelsResponse>) async throws -> Result
         ) async throws -> Result where Result: Sendable
+
+        /// Call the "SignUp" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates an account and signs it in.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Chat_V1_Credentials` message.
+        ///   - serializer: A serializer for `Chat_V1_Credentials` messages.
+        ///   - deserializer: A deserializer for `Chat_V1_AuthToken` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func signUp<Result>(
+            request: GRPCCore.ClientRequest<Chat_V1_Credentials>,
+            serializer: some GRPCCore.MessageSerializer<Chat_V1_Credentials>,
+            deserializer: some GRPCCore.MessageDeserializer<Chat_V1_AuthToken>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_AuthToken>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SignIn" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Returns a new token for an account.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Chat_V1_Credentials` message.
+        ///   - serializer: A serializer for `Chat_V1_Credentials` messages.
+        ///   - deserializer: A deserializer for `Chat_V1_AuthToken` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func signIn<Result>(
+            request: GRPCCore.ClientRequest<Chat_V1_Credentials>,
+            serializer: some GRPCCore.MessageSerializer<Chat_V1_Credentials>,
+            deserializer: some GRPCCore.MessageDeserializer<Chat_V1_AuthToken>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_AuthToken>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "SignOut" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes the calling token and ends the streams opened with it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `SwiftProtobuf.Google_Protobuf_Empty` message.
+        ///   - serializer: A serializer for `SwiftProtobuf.Google_Protobuf_Empty` messages.
+        ///   - deserializer: A deserializer for `SwiftProtobuf.Google_Protobuf_Empty` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func signOut<Result>(
+            request: GRPCCore.ClientRequest<SwiftProtobuf.Google_Protobuf_Empty>,
+            serializer: some GRPCCore.MessageSerializer<SwiftProtobuf.Google_Protobuf_Empty>,
+            deserializer: some GRPCCore.MessageDeserializer<SwiftProtobuf.Google_Protobuf_Empty>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<SwiftProtobuf.Google_Protobuf_Empty>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "History" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pages the logged events of one channel.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Chat_V1_HistoryRequest` message.
+        ///   - serializer: A serializer for `Chat_V1_HistoryRequest` messages.
+        ///   - deserializer: A deserializer for `Chat_V1_HistoryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func history<Result>(
+            request: GRPCCore.ClientRequest<Chat_V1_HistoryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Chat_V1_HistoryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Chat_V1_HistoryResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_HistoryResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
+
+        /// Call the "ListMembers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists a group's members with their online state.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Chat_V1_GroupRequest` message.
+        ///   - serializer: A serializer for `Chat_V1_GroupRequest` messages.
+        ///   - deserializer: A deserializer for `Chat_V1_ListMembersResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        func listMembers<Result>(
+            request: GRPCCore.ClientRequest<Chat_V1_GroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Chat_V1_GroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Chat_V1_ListMembersResponse>,
+            options: GRPCCore.CallOptions,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_ListMembersResponse>) async throws -> Result
+        ) async throws -> Result where Result: Sendable
     }
 
     /// Generated client for the "chat.v1.ChatService" service.
@@ -889,8 +1527,10 @@ extension Chat_V1_ChatService {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Every call but Connect must carry the metadata `authorization: <username>`
-    /// > (or `authorization: Bearer <username>`) naming a connected user.
+    /// > A guest's calls but Connect carry the metadata `authorization: <username>`
+    /// > (or `authorization: Bearer <username>`) naming a connected user. An
+    /// > account's calls, Connect included, carry `authorization: Bearer <token>`
+    /// > from SignUp or SignIn.
     public struct Client<Transport>: ClientProtocol where Transport: GRPCCore.ClientTransport {
         private let client: GRPCCore.GRPCClient<Transport>
 
@@ -1041,7 +1681,7 @@ extension Chat_V1_ChatService {
         ///
         /// > Source IDL Documentation:
         /// >
-        /// > Sends a message to a connected user or to a group the caller is in.
+        /// > Sends a message to a connected user or an account, or to a group the caller is in.
         ///
         /// - Parameters:
         ///   - request: A request containing a single `Chat_V1_SendMessageRequest` message.
@@ -1098,6 +1738,176 @@ extension Chat_V1_ChatService {
             try await self.client.unary(
                 request: request,
                 descriptor: Chat_V1_ChatService.Method.ListChannels.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SignUp" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Creates an account and signs it in.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Chat_V1_Credentials` message.
+        ///   - serializer: A serializer for `Chat_V1_Credentials` messages.
+        ///   - deserializer: A deserializer for `Chat_V1_AuthToken` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func signUp<Result>(
+            request: GRPCCore.ClientRequest<Chat_V1_Credentials>,
+            serializer: some GRPCCore.MessageSerializer<Chat_V1_Credentials>,
+            deserializer: some GRPCCore.MessageDeserializer<Chat_V1_AuthToken>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_AuthToken>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Chat_V1_ChatService.Method.SignUp.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SignIn" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Returns a new token for an account.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Chat_V1_Credentials` message.
+        ///   - serializer: A serializer for `Chat_V1_Credentials` messages.
+        ///   - deserializer: A deserializer for `Chat_V1_AuthToken` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func signIn<Result>(
+            request: GRPCCore.ClientRequest<Chat_V1_Credentials>,
+            serializer: some GRPCCore.MessageSerializer<Chat_V1_Credentials>,
+            deserializer: some GRPCCore.MessageDeserializer<Chat_V1_AuthToken>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_AuthToken>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Chat_V1_ChatService.Method.SignIn.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "SignOut" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Revokes the calling token and ends the streams opened with it.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `SwiftProtobuf.Google_Protobuf_Empty` message.
+        ///   - serializer: A serializer for `SwiftProtobuf.Google_Protobuf_Empty` messages.
+        ///   - deserializer: A deserializer for `SwiftProtobuf.Google_Protobuf_Empty` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func signOut<Result>(
+            request: GRPCCore.ClientRequest<SwiftProtobuf.Google_Protobuf_Empty>,
+            serializer: some GRPCCore.MessageSerializer<SwiftProtobuf.Google_Protobuf_Empty>,
+            deserializer: some GRPCCore.MessageDeserializer<SwiftProtobuf.Google_Protobuf_Empty>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<SwiftProtobuf.Google_Protobuf_Empty>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Chat_V1_ChatService.Method.SignOut.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "History" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Pages the logged events of one channel.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Chat_V1_HistoryRequest` message.
+        ///   - serializer: A serializer for `Chat_V1_HistoryRequest` messages.
+        ///   - deserializer: A deserializer for `Chat_V1_HistoryResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func history<Result>(
+            request: GRPCCore.ClientRequest<Chat_V1_HistoryRequest>,
+            serializer: some GRPCCore.MessageSerializer<Chat_V1_HistoryRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Chat_V1_HistoryResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_HistoryResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Chat_V1_ChatService.Method.History.descriptor,
+                serializer: serializer,
+                deserializer: deserializer,
+                options: options,
+                onResponse: handleResponse
+            )
+        }
+
+        /// Call the "ListMembers" method.
+        ///
+        /// > Source IDL Documentation:
+        /// >
+        /// > Lists a group's members with their online state.
+        ///
+        /// - Parameters:
+        ///   - request: A request containing a single `Chat_V1_GroupRequest` message.
+        ///   - serializer: A serializer for `Chat_V1_GroupRequest` messages.
+        ///   - deserializer: A deserializer for `Chat_V1_ListMembersResponse` messages.
+        ///   - options: Options to apply to this RPC.
+        ///   - handleResponse: A closure which handles the response and returns its result to
+        ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+        ///       already finished.
+        /// - Returns: The result of `handleResponse`.
+        public func listMembers<Result>(
+            request: GRPCCore.ClientRequest<Chat_V1_GroupRequest>,
+            serializer: some GRPCCore.MessageSerializer<Chat_V1_GroupRequest>,
+            deserializer: some GRPCCore.MessageDeserializer<Chat_V1_ListMembersResponse>,
+            options: GRPCCore.CallOptions = .defaults,
+            onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_ListMembersResponse>) async throws -> Result = { response in
+                try response.message
+            }
+        ) async throws -> Result where Result: Sendable {
+            try await self.client.unary(
+                request: request,
+                descriptor: Chat_V1_ChatService.Method.ListMembers.descriptor,
                 serializer: serializer,
                 deserializer: deserializer,
                 options: options,
@@ -1229,7 +2039,7 @@ extension Chat_V1_ChatService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Sends a message to a connected user or to a group the caller is in.
+    /// > Sends a message to a connected user or an account, or to a group the caller is in.
     ///
     /// - Parameters:
     ///   - request: A request containing a single `Chat_V1_SendMessageRequest` message.
@@ -1278,6 +2088,151 @@ extension Chat_V1_ChatService.ClientProtocol {
             request: request,
             serializer: GRPCProtobuf.ProtobufSerializer<SwiftProtobuf.Google_Protobuf_Empty>(),
             deserializer: GRPCProtobuf.ProtobufDeserializer<Chat_V1_ListChannelsResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SignUp" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Creates an account and signs it in.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Chat_V1_Credentials` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func signUp<Result>(
+        request: GRPCCore.ClientRequest<Chat_V1_Credentials>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_AuthToken>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.signUp(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Chat_V1_Credentials>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Chat_V1_AuthToken>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SignIn" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Returns a new token for an account.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Chat_V1_Credentials` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func signIn<Result>(
+        request: GRPCCore.ClientRequest<Chat_V1_Credentials>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_AuthToken>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.signIn(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Chat_V1_Credentials>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Chat_V1_AuthToken>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SignOut" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Revokes the calling token and ends the streams opened with it.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `SwiftProtobuf.Google_Protobuf_Empty` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func signOut<Result>(
+        request: GRPCCore.ClientRequest<SwiftProtobuf.Google_Protobuf_Empty>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<SwiftProtobuf.Google_Protobuf_Empty>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.signOut(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<SwiftProtobuf.Google_Protobuf_Empty>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<SwiftProtobuf.Google_Protobuf_Empty>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "History" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Pages the logged events of one channel.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Chat_V1_HistoryRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func history<Result>(
+        request: GRPCCore.ClientRequest<Chat_V1_HistoryRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_HistoryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.history(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Chat_V1_HistoryRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Chat_V1_HistoryResponse>(),
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListMembers" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Lists a group's members with their online state.
+    ///
+    /// - Parameters:
+    ///   - request: A request containing a single `Chat_V1_GroupRequest` message.
+    ///   - options: Options to apply to this RPC.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listMembers<Result>(
+        request: GRPCCore.ClientRequest<Chat_V1_GroupRequest>,
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_ListMembersResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        try await self.listMembers(
+            request: request,
+            serializer: GRPCProtobuf.ProtobufSerializer<Chat_V1_GroupRequest>(),
+            deserializer: GRPCProtobuf.ProtobufDeserializer<Chat_V1_ListMembersResponse>(),
             options: options,
             onResponse: handleResponse
         )
@@ -1422,7 +2377,7 @@ extension Chat_V1_ChatService.ClientProtocol {
     ///
     /// > Source IDL Documentation:
     /// >
-    /// > Sends a message to a connected user or to a group the caller is in.
+    /// > Sends a message to a connected user or an account, or to a group the caller is in.
     ///
     /// - Parameters:
     ///   - message: request message to send.
@@ -1478,6 +2433,171 @@ extension Chat_V1_ChatService.ClientProtocol {
             metadata: metadata
         )
         return try await self.listChannels(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SignUp" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Creates an account and signs it in.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func signUp<Result>(
+        _ message: Chat_V1_Credentials,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_AuthToken>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Chat_V1_Credentials>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.signUp(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SignIn" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Returns a new token for an account.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func signIn<Result>(
+        _ message: Chat_V1_Credentials,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_AuthToken>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Chat_V1_Credentials>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.signIn(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "SignOut" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Revokes the calling token and ends the streams opened with it.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func signOut<Result>(
+        _ message: SwiftProtobuf.Google_Protobuf_Empty,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<SwiftProtobuf.Google_Protobuf_Empty>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<SwiftProtobuf.Google_Protobuf_Empty>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.signOut(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "History" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Pages the logged events of one channel.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func history<Result>(
+        _ message: Chat_V1_HistoryRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_HistoryResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Chat_V1_HistoryRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.history(
+            request: request,
+            options: options,
+            onResponse: handleResponse
+        )
+    }
+
+    /// Call the "ListMembers" method.
+    ///
+    /// > Source IDL Documentation:
+    /// >
+    /// > Lists a group's members with their online state.
+    ///
+    /// - Parameters:
+    ///   - message: request message to send.
+    ///   - metadata: Additional metadata to send, defaults to empty.
+    ///   - options: Options to apply to this RPC, defaults to `.defaults`.
+    ///   - handleResponse: A closure which handles the response and returns its result to
+    ///       the caller. Returning from the closure will cancel the RPC if it hasn't
+    ///       already finished.
+    /// - Returns: The result of `handleResponse`.
+    public func listMembers<Result>(
+        _ message: Chat_V1_GroupRequest,
+        metadata: GRPCCore.Metadata = [:],
+        options: GRPCCore.CallOptions = .defaults,
+        onResponse handleResponse: @Sendable @escaping (GRPCCore.ClientResponse<Chat_V1_ListMembersResponse>) async throws -> Result = { response in
+            try response.message
+        }
+    ) async throws -> Result where Result: Sendable {
+        let request = GRPCCore.ClientRequest<Chat_V1_GroupRequest>(
+            message: message,
+            metadata: metadata
+        )
+        return try await self.listMembers(
             request: request,
             options: options,
             onResponse: handleResponse
