@@ -100,6 +100,7 @@ func summary(_ event: Chat_V1_Event) -> String {
   case .memberLeft(let l): "left \(l.group) \(l.username) \(l.reason == .kicked ? "kicked" : l.reason == .left ? "left" : "disconnected")"
   case .message(let m): "message \(m.channel.name) \(m.channel.type == .group ? "group" : "user") \(m.sender) \(m.text)"
   case .notice(let n): "notice \(n.text)"
+  case .presence(let p): "presence \(p.username) \(p.online)"
   case nil: "empty"
   }
 }

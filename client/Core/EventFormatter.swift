@@ -107,6 +107,8 @@ public struct EventFormatter: Sendable {
       return "* \(left.username.terminalSafe) left #\(left.group.terminalSafe)\(why)"
     case .notice(let notice):
       return "* notice from the operator: \(notice.text.terminalSafe)"
+    case .presence(let presence):
+      return "* \(presence.username.terminalSafe) \(presence.online ? "is online" : "went offline")"
     case nil:
       return "* (an event this client does not know)"
     }
