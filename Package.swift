@@ -67,6 +67,7 @@ let package = Package(
     .target(
       name: "ChatCore",
       dependencies: [
+        "ChatStore",
         .product(name: "Logging", package: "swift-log"),
         .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
       ],

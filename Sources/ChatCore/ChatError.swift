@@ -25,6 +25,23 @@ public enum ChatError: Error, Equatable, Sendable {
   case rateLimited(user: String, limit: RateLimit, retryAfter: Duration)
   case sessionEnded(String)
   case shuttingDown
+  // Accounts
+  case nameRegistered(String)
+  case nameTaken(String, byAccount: Bool)
+  case invalidPassword(bytes: Int)
+  case badCredentials
+  case signInThrottled(String, retryAfter: Duration)
+  case invalidToken(expired: Bool)
+  case tokenRevoked(String)
+  case connectNameMismatch(requested: String, account: String)
+  case tooManySessionsForUser(user: String, limit: Int)
+  case notSignedIn(String)
+  // History
+  case historyBothCursors
+  case historyLimit(UInt32)
+  case notMemberCannotRead(group: String, user: String)
+  /// The store could not make a change durable; nothing was acknowledged.
+  case storeUnavailable(String)
 
   static func seconds(_ duration: Duration) -> String {
     let value = Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
@@ -73,6 +90,37 @@ public enum ChatError: Error, Equatable, Sendable {
       "user \(quoted(user)) is over the rate limit of \(limit); retry in \(Self.seconds(retryAfter)) s."
     case .shuttingDown:
       "the server is shutting down."
+    case .nameRegistered(let name):
+      "\(quoted(name)) is a registered account: sign in with SignIn and send 'authorization: Bearer <token>'."
+    case .nameTaken(let name, let byAccount):
+      byAccount
+        ? "an account named \(quoted(name)) already exists." : "\(quoted(name)) is connected as a guest; pick another name."
+    case .invalidPassword(let bytes):
+      "invalid password of \(bytes) bytes: use 8 to 256 bytes."
+    case .badCredentials:
+      "unknown username or wrong password."
+    case .signInThrottled(let name, let retryAfter):
+      "too many failed sign-ins for \(quoted(name)); retry in \(Self.seconds(retryAfter)) s."
+    case .invalidToken(let expired):
+      expired
+        ? "the token has expired: sign in again with SignIn."
+        : "the token is not valid (unknown or revoked): sign in again with SignIn."
+    case .tokenRevoked(let name):
+      "the token of \(quoted(name)) this call was made with has been revoked."
+    case .connectNameMismatch(let requested, let account):
+      "the token belongs to \(quoted(account)), not \(quoted(requested)): leave username empty or name the account."
+    case .tooManySessionsForUser(let user, let limit):
+      "\(quoted(user)) already holds \(limit) sessions, the most one account may hold."
+    case .notSignedIn(let name):
+      "\(quoted(name)) is a guest with no token to revoke: SignOut is for accounts."
+    case .historyBothCursors:
+      "set before_seq or after_seq, not both."
+    case .historyLimit(let limit):
+      "invalid limit \(limit): use 1 to 100 (0 means 50)."
+    case .notMemberCannotRead(let group, let user):
+      "user \(quoted(user)) is not a member of group \(quoted(group)), so cannot read its history."
+    case .storeUnavailable(let reason):
+      "the server cannot store changes right now (\(reason)); nothing was changed, try again later."
     }
   }
 }

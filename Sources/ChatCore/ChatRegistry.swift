@@ -1,3 +1,4 @@
+import ChatStore
 import Foundation
 import Logging
 import Synchronization
@@ -21,18 +22,65 @@ public final class ChatRegistry: Sendable {
   /// Batches those events went out in (one stream write each).
   private let batchesWritten = Atomic<Int>(0)
 
+  /// The store that keeps accounts and the log; nil keeps everything in memory.
+  private let store: (any Store)?
+  public let epoch: String
+
+  /// A registry that keeps nothing past the process (`--store memory`).
   public init(logger: Logger, limits: RegistryLimits = RegistryLimits()) {
-    self.state = Mutex(RegistryState(startedAt: Date(), limits: limits))
+    self.state = Mutex(
+      RegistryState(startedAt: Date(), limits: limits, epoch: makeRandomEpoch(), persistence: nil))
     self.logger = logger
     self.limits = limits
+    self.store = nil
+    self.epoch = state.withLock { $0.log.epoch }
+  }
+
+  /// A registry restored from `store`, which keeps what it changes from now on.
+  public init<Format: StoredEventEncoding>(
+    logger: Logger, limits: RegistryLimits = RegistryLimits(), store: any Store, format: Format.Type
+  ) throws(StoreError) {
+    let stored = try store.load()
+    var state = RegistryState(
+      startedAt: Date(), limits: limits, epoch: stored.epoch,
+      persistence: RegistryState.Persistence(store: store, encode: { Data($0.encoded(as: format)) }))
+    let summary = state.restore(stored, format: format, now: Date())
+    self.state = Mutex(state)
+    self.logger = logger
+    self.limits = limits
+    self.store = store
+    self.epoch = stored.epoch
+    if !summary.staleGroups.isEmpty { _ = store.submit(summary.staleGroups.map { .deleteGroup(key: $0) }) }
+    logger.notice(
+      "store loaded",
+      metadata: [
+        "accounts": "\(summary.accounts)", "groups": "\(summary.groups)", "events": "\(summary.events)",
+        "undecodable_events": "\(summary.undecodable)", "epoch": "\(stored.epoch)",
+      ])
   }
 
   // MARK: Sessions
 
-  /// Registers `name` with a new session whose queue already holds Welcome.
+  /// Registers `name` as a guest with a new session whose queue already holds Welcome.
   public func connect(_ name: ChatName, peer: String = "") throws(ChatError) -> Session {
     let session = try state.withLock { state throws(ChatError) in try state.connect(name) }
     logger.info("user connected", metadata: ["user": "\(name)", "session": "\(session.tag)", "peer": "\(peer)"])
+    return session
+  }
+
+  /// Opens a session of the account `token` belongs to; its queue holds
+  /// Welcome and then what it missed since `resume` (or since its own
+  /// position), all or none.
+  public func connect(
+    token: TokenHash, requested rawName: String, resume: LogPosition?, peer: String = ""
+  ) throws(ChatError) -> Session {
+    let requested = rawName.isEmpty ? nil : try ChatName.validate(rawName, as: .user)
+    let session = try state.withLock { state throws(ChatError) in
+      try state.connect(token: token, requested: requested, resume: resume, date: Date())
+    }
+    logger.info(
+      "user connected",
+      metadata: ["user": "\(session.user)", "session": "\(session.tag)", "peer": "\(peer)", "account": "true"])
     return session
   }
 
@@ -43,6 +91,8 @@ public final class ChatRegistry: Sendable {
     let effects = state.withLock { state in
       var effects = Effects()
       state.endSession(session, .disconnected, &effects)
+      state.endFailedSessions(&effects)
+      state.persist(&effects)
       return effects
     }
     finish(effects)
@@ -58,21 +108,86 @@ public final class ChatRegistry: Sendable {
     }
   }
 
+  /// The account whose access token hashes to `token`.
+  public func authenticate(token: TokenHash, charge: Bool) throws(ChatError) -> Caller {
+    try state.withLock { state throws(ChatError) in
+      try state.authenticate(token: token, charge: charge, now: .now, date: Date())
+    }
+  }
+
+  // MARK: Accounts
+
+  /// Creates an account signed in with `token`; durable when the returned
+  /// acknowledgement completes.
+  public func signUp(
+    _ name: ChatName, passwordHash: Data, token: TokenHash, expires: Date
+  ) throws(ChatError) -> Durability {
+    let effects = try mutate { state, effects throws(ChatError) in
+      try state.signUp(name, passwordHash: passwordHash, token: token, expires: expires, date: Date(), &effects)
+    }
+    logger.notice("account created", metadata: ["user": "\(name)"])
+    return Durability(effects.stored)
+  }
+
+  /// The display name and password hash of the account `name`; nil if there
+  /// is none (or it has no password).
+  public func passwordHash(of name: ChatName) -> (display: String, hash: Data)? {
+    state.withLock { $0.passwordHash(of: name) }
+  }
+
+  /// Adds a token for an account that proved its password.
+  public func signIn(_ name: ChatName, token: TokenHash, expires: Date) throws(ChatError) -> Durability {
+    let effects = try mutate { state, effects throws(ChatError) in
+      try state.signIn(name, token: token, expires: expires, &effects)
+    }
+    logger.info("account signed in", metadata: ["user": "\(name)"])
+    return Durability(effects.stored)
+  }
+
+  /// Revokes the caller's token and ends the sessions opened with it.
+  public func signOut(_ caller: Caller) throws(ChatError) -> Durability {
+    let effects = try mutate { state, effects throws(ChatError) in try state.signOut(caller, &effects) }
+    logger.info("account signed out", metadata: ["user": "\(caller.user)", "sessions_ended": "\(effects.ended.count)"])
+    log(effects)
+    return Durability(effects.stored)
+  }
+
+  // MARK: History
+
+  /// A page of a channel's logged events (see `HistoryQuery`).
+  public func history(
+    _ kind: Channel.Kind, named rawName: String, before: UInt64, after: UInt64, limit: UInt32, by caller: Caller
+  ) throws(ChatError) -> HistoryPage {
+    guard !rawName.isEmpty else { throw .emptyChannelName }
+    guard before == 0 || after == 0 else { throw .historyBothCursors }
+    guard limit <= 100 else { throw .historyLimit(limit) }
+    let target: HistoryQuery.Target =
+      switch kind {
+      case .user: .user(try ChatName.validate(rawName, as: .user))
+      case .group: .group(try ChatName.validate(rawName, as: .group))
+      }
+    let query = HistoryQuery(target: target, before: before, after: after, limit: limit == 0 ? 50 : Int(limit))
+    return try state.withLock { state throws(ChatError) in try state.history(query, by: caller) }
+  }
+
   // MARK: Groups
 
-  public func createGroup(_ rawGroup: String, by caller: Caller) throws(ChatError) {
+  @discardableResult
+  public func createGroup(_ rawGroup: String, by caller: Caller) throws(ChatError) -> Durability {
     try changeGroup(rawGroup, by: caller, logged: "group created") { state, group, effects throws(ChatError) in
       try state.createGroup(group, by: caller, &effects)
     }
   }
 
-  public func joinGroup(_ rawGroup: String, by caller: Caller) throws(ChatError) {
+  @discardableResult
+  public func joinGroup(_ rawGroup: String, by caller: Caller) throws(ChatError) -> Durability {
     try changeGroup(rawGroup, by: caller, logged: "group joined") { state, group, effects throws(ChatError) in
       try state.joinGroup(group, by: caller, &effects)
     }
   }
 
-  public func leaveGroup(_ rawGroup: String, by caller: Caller) throws(ChatError) {
+  @discardableResult
+  public func leaveGroup(_ rawGroup: String, by caller: Caller) throws(ChatError) -> Durability {
     try changeGroup(rawGroup, by: caller, logged: "group left") { state, group, effects throws(ChatError) in
       try state.leaveGroup(group, by: caller, &effects)
     }
@@ -82,20 +197,22 @@ public final class ChatRegistry: Sendable {
   private func changeGroup(
     _ rawGroup: String, by caller: Caller, logged message: Logger.Message,
     _ change: (inout RegistryState, ChatName, inout Effects) throws(ChatError) -> Void
-  ) throws(ChatError) {
+  ) throws(ChatError) -> Durability {
     let group = try ChatName.validate(rawGroup, as: .group)
     let effects = try mutate { state, effects throws(ChatError) in try change(&state, group, &effects) }
     logger.info(message, metadata: ["group": "\(group)", "user": "\(caller.user)"])
     log(effects)
+    return Durability(effects.stored)
   }
 
   // MARK: Messages
 
-  /// Queues a message for its whole audience and returns its id.
+  /// Queues a message for its whole audience and returns its id (its seq)
+  /// and when it is durable.
   @discardableResult
   public func send(
     _ text: String, to kind: Channel.Kind, named rawName: String, from caller: Caller
-  ) throws(ChatError) -> UInt64 {
+  ) throws(ChatError) -> (id: UInt64, durability: Durability) {
     guard !rawName.isEmpty else { throw .emptyChannelName }
     let target: Target =
       switch kind {
@@ -111,14 +228,14 @@ public final class ChatRegistry: Sendable {
       "message accepted",
       metadata: ["id": "\(id)", "from": "\(caller.user)", "to": "\(target)", "bytes": "\(text.utf8.count)"])
     log(effects)
-    return id
+    return (id, Durability(effects.stored))
   }
 
   /// Every connected user, then every group, each sorted case-insensitively.
   public func listChannels(for caller: Caller) throws(ChatError) -> [Channel] {
     let (users, groups) = try state.withLock { state throws(ChatError) in
       _ = try state.user(caller)
-      return (state.users.values.map(\.name), state.groups.values.map(\.name))
+      return (state.users.values.filter { !$0.sessions.isEmpty }.map(\.name), state.groups.values.map(\.name))
     }
     return users.sortedByKey().map { Channel(.user, $0.display) } + groups.sortedByKey().map { Channel(.group, $0.display) }
   }
@@ -133,8 +250,11 @@ public final class ChatRegistry: Sendable {
       state.endUser(user.key, .kicked(reason: reason), &effects)
     }
     log(effects)
-    // The user leaves its groups with its last session.
-    return effects.ended.last { $0.end == .kicked(reason: reason) }!
+    let kicked = effects.ended.filter { $0.end == .kicked(reason: reason) }
+    // A guest leaves its groups with its last session, an account after them.
+    return SessionEnded(
+      user: kicked.last!.user, session: nil, end: .kicked(reason: reason),
+      groupsLeft: kicked.flatMap(\.groupsLeft), groupsDeleted: kicked.flatMap(\.groupsDeleted))
   }
 
   /// Queues a Notice for every session; returns how many it reached.
@@ -153,7 +273,9 @@ public final class ChatRegistry: Sendable {
   public func shutdown() {
     let (ended, effects) = state.withLock { state in
       var effects = Effects()
-      return (state.shutdown(&effects), effects)
+      let ended = state.shutdown(&effects)
+      state.persist(&effects)
+      return (ended, effects)
     }
     wake(effects)
     logger.notice(
@@ -171,7 +293,7 @@ public final class ChatRegistry: Sendable {
   public func counts() -> RegistryCounts {
     var counts = state.withLock { state in
       RegistryCounts(
-        users: state.users.count, sessions: state.sessionCount, groups: state.groups.count,
+        users: state.onlineUsers, sessions: state.sessionCount, groups: state.groups.count,
         startedAt: state.startedAt, messagesAccepted: state.messagesAccepted, eventsQueued: state.eventsQueued,
         sessionsEnded: state.sessionsEnded)
     }
@@ -185,7 +307,7 @@ public final class ChatRegistry: Sendable {
   public func snapshot() -> RegistrySnapshot {
     let (users, groups) = state.withLock { state in
       (
-        state.users.values.map { user in
+        state.users.values.filter { !$0.sessions.isEmpty }.map { user in
           (user, user.groups.map { state.groups[$0]!.name })
         },
         state.groups.values.map { group in
@@ -222,10 +344,14 @@ public final class ChatRegistry: Sendable {
     return found.map { ($0.0, $0.1.sortedByKey().map(\.display)) }
   }
 
-  /// Counts a batch of events a Connect handler has written to its stream.
-  public func recordWritten(_ count: Int) {
-    eventsWritten.add(count, ordering: .relaxed)
+  /// Counts a batch of events a Connect handler has written to `session`'s
+  /// stream, and moves its account's position past them.
+  public func recordWritten(_ batch: [SharedEvent], to session: Session) {
+    eventsWritten.add(batch.count, ordering: .relaxed)
     batchesWritten.add(1, ordering: .relaxed)
+    if let position = session.accountPosition, let last = batch.last(where: { $0.seq > 0 }) {
+      position.advance(to: last.seq)
+    }
   }
 
   // MARK: Helpers
@@ -242,6 +368,7 @@ public final class ChatRegistry: Sendable {
         return (effects, error)
       }
       state.endFailedSessions(&effects)
+      state.persist(&effects)
       return (effects, nil)
     }
     wake(effects)
@@ -255,8 +382,10 @@ public final class ChatRegistry: Sendable {
     log(effects)
   }
 
-  /// Resumes the Connect handlers the critical section gave events or ended.
+  /// Resumes the Connect handlers the critical section gave events or
+  /// ended, and the store's writer if it has work.
   private func wake(_ effects: Effects) {
+    if let stored = effects.stored, stored.needsWake { store?.wakeWriter() }
     for wakeup in effects.wakeups { wakeup.resume() }
   }
 
@@ -264,7 +393,8 @@ public final class ChatRegistry: Sendable {
     for ended in effects.ended {
       let level: Logger.Level = ended.end == .disconnected ? .info : .notice
       var metadata: Logger.Metadata = [
-        "user": "\(ended.user)", "session": "\(ended.session)", "reason": "\(ended.end.label)",
+        "user": "\(ended.user)", "session": "\(ended.session.map(String.init(describing:)) ?? "-")",
+        "reason": "\(ended.end.label)",
         "groups_left": "\(ended.groupsLeft.count)", "groups_deleted": "\(ended.groupsDeleted.count)",
       ]
       if case .slowConsumer(let bytes) = ended.end { metadata["queued_bytes"] = "\(bytes)" }
@@ -279,4 +409,37 @@ public final class ChatRegistry: Sendable {
 extension Sequence<ChatName> {
   /// Case-insensitive order, as every listing shows names.
   func sortedByKey() -> [ChatName] { sorted { $0.key < $1.key } }
+}
+
+/// When a change is durable: SendMessage and the other calls that change
+/// what the store keeps answer OK only after it.
+public struct Durability: Sendable {
+  let submission: StoreSubmission?
+
+  init(_ submission: StoreSubmission?) {
+    self.submission = submission
+  }
+
+  /// Nothing to wait for (an in-memory registry, or nothing stored).
+  public var isImmediate: Bool { submission == nil }
+
+  /// Waits for the store's commit; `.storeUnavailable` if it failed.
+  /// Bounded by the caller's cancellation (an RPC's deadline cancels it).
+  public func wait() async throws {
+    guard let submission else { return }
+    do {
+      try await submission.acknowledgement.waitUntimed()
+    } catch let error as StoreError {
+      throw ChatError.storeUnavailable("\(error)")
+    }
+  }
+}
+
+/// A new epoch for a log that lives as long as the process: 128 random bits in hex.
+func makeRandomEpoch() -> String {
+  var generator = SystemRandomNumberGenerator()
+  return (0..<2).map { _ in
+    let hex = String(generator.next() as UInt64, radix: 16)
+    return String(repeating: "0", count: 16 - hex.count) + hex
+  }.joined()
 }

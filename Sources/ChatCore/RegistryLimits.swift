@@ -10,6 +10,14 @@ public struct RegistryLimits: Sendable, Equatable {
   public var maxQueueBytes = 1 << 20
   /// Calls that change state, per user; nil turns limiting off.
   public var rateLimit: RateLimit? = RateLimit(perSecond: 20, burst: 50)
+  /// Sessions one account may hold at once; past it Connect is RESOURCE_EXHAUSTED.
+  public var maxSessionsPerUser = 10
+  /// Messages kept per channel, with their member events (`--history-limit`).
+  public var historyLimit = 1000
+  /// A Connect that missed more events than this replays none (`recovered` false).
+  public var maxReplay = 1000
+  /// How long an account's token is valid (`--token-ttl`).
+  public var tokenLifetime: Duration = .seconds(30 * 86_400)
 
   public init() {}
 }

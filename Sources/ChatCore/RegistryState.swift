@@ -1,7 +1,8 @@
+import ChatStore
 import Foundation
 
 /// What happened inside one critical section that the registry acts on
-/// (wakes, logs) after releasing the lock.
+/// (wakes, logs, awaits) after releasing the lock.
 struct Effects {
   var ended: [SessionEnded] = []
   var groupsDeleted: [String] = []
@@ -9,6 +10,10 @@ struct Effects {
   var failed: [(Session, SessionEnd)] = []
   /// Connect handlers to wake once the lock is released.
   var wakeups: [SessionQueue.Wakeup] = []
+  /// What the store must keep, queued at the end of the critical section.
+  var storeOperations: [StoreOperation] = []
+  /// The store's outcome for them, and whether its writer needs waking.
+  var stored: StoreSubmission?
 }
 
 /// The registry's data. Only `ChatRegistry` touches it, always under its lock.
@@ -17,6 +22,9 @@ struct Effects {
 /// a user reaches each of its sessions. Collections are mutated in place
 /// (`groups[key]!.members.insert(…)`), never copied out and written back,
 /// so joining or leaving a group costs the same whatever its size.
+///
+/// A guest exists while it has a session; an account exists until deleted,
+/// keeps its groups while offline, and may hold several sessions.
 struct RegistryState {
   struct User {
     /// As first registered.
@@ -26,7 +34,56 @@ struct RegistryState {
     var groups: Set<String> = []
     /// Rate limiting of state-changing calls (nil when limiting is off).
     var bucket: TokenBucket?
+    /// nil for a guest.
+    var account: Account?
   }
+
+  /// What an account has beyond a guest.
+  struct Account {
+    /// The password's hash as the hasher encoded it; nil for an account made by a JWT.
+    var passwordHash: Data?
+    let created: Date
+    let position: AccountPosition
+    /// Current groups: the seq of the account's MemberJoined.
+    var joinedAt: [String: UInt64] = [:]
+    /// Groups it left, with what it saw of them, for catch-up.
+    var pastMemberships: [PastMembership] = []
+    /// Log channels of its direct messages.
+    var directChannels: Set<String> = []
+    /// When its last session ended; nil while online.
+    var lastSeen: Date?
+  }
+
+  struct PastMembership {
+    let group: String
+    /// Its MemberJoined's seq; it saw events with `since <= seq < until`.
+    let since: UInt64
+    let until: UInt64
+  }
+
+  struct TokenEntry {
+    let account: String
+    let expires: Date
+  }
+
+  var users: [String: User] = [:]
+  /// Callers by session token, for `--auth session`.
+  var callersByToken: [String: Caller] = [:]
+  /// Accounts' bearer tokens, by hash.
+  var tokens: [TokenHash: TokenEntry] = [:]
+  var groups: [String: Group] = [:]
+  var log: EventLog
+  var sessionCount = 0
+  var onlineUsers = 0
+  var accountCount = 0
+  var nextSessionTag: UInt64 = 1
+  var shuttingDown = false
+  let startedAt: Date
+  let limits: RegistryLimits
+  let persistence: Persistence?
+  var messagesAccepted = 0
+  var eventsQueued = 0
+  var sessionsEnded: [String: Int] = [:]
 
   struct Group {
     let name: ChatName
@@ -34,23 +91,18 @@ struct RegistryState {
     var members: Set<String>
   }
 
-  var users: [String: User] = [:]
-  /// Callers by session token, for `--auth session`.
-  var callersByToken: [String: Caller] = [:]
-  var groups: [String: Group] = [:]
-  var sessionCount = 0
-  var nextSessionTag: UInt64 = 1
-  var nextMessageID: UInt64 = 1
-  var shuttingDown = false
-  let startedAt: Date
-  let limits: RegistryLimits
-  var messagesAccepted = 0
-  var eventsQueued = 0
-  var sessionsEnded: [String: Int] = [:]
+  /// Where logged events and account state go to outlive the process.
+  struct Persistence {
+    let store: any Store
+    /// The stored form of a logged event.
+    let encode: @Sendable (SharedEvent) -> Data
+  }
 
-  init(startedAt: Date, limits: RegistryLimits) {
+  init(startedAt: Date, limits: RegistryLimits, epoch: String, persistence: Persistence?) {
     self.startedAt = startedAt
     self.limits = limits
+    self.persistence = persistence
+    self.log = EventLog(epoch: epoch, messagesPerChannel: limits.historyLimit)
   }
 
   // MARK: Callers
@@ -63,51 +115,121 @@ struct RegistryState {
     switch mode {
     case .username:
       // A guest has one session; the call acts for it.
-      guard let user = users[credential.lowercased()], let session = user.sessions.values.first else {
-        throw .unknownCaller(credential)
-      }
+      guard let user = users[credential.lowercased()] else { throw .unknownCaller(credential) }
+      guard user.account == nil else { throw .nameRegistered(user.name.display) }
+      guard let session = user.sessions.values.first else { throw .unknownCaller(credential) }
       caller = session.caller
     case .session:
       guard let found = callersByToken[credential] else { throw .unknownSessionToken(length: credential.count) }
       caller = found
     }
-    if charge, let limit = limits.rateLimit, let retryAfter = users[caller.user.key]!.bucket?.take(limit, now: now) {
-      throw .rateLimited(user: caller.user.display, limit: limit, retryAfter: retryAfter)
-    }
+    try chargeRateLimit(caller, if: charge, now: now)
     return caller
   }
 
-  /// The caller's user, if the caller's session is still open.
+  /// The account an access token (by its hash) belongs to.
+  mutating func authenticate(
+    token: TokenHash, charge: Bool, now: ContinuousClock.Instant, date: Date
+  ) throws(ChatError) -> Caller {
+    guard !shuttingDown else { throw .shuttingDown }
+    let key = try accountKey(for: token, date: date)
+    let caller = Caller(user: users[key]!.name, session: nil, tokenHash: token)
+    try chargeRateLimit(caller, if: charge, now: now)
+    return caller
+  }
+
+  func accountKey(for token: TokenHash, date: Date) throws(ChatError) -> String {
+    guard let entry = tokens[token], users[entry.account]?.account != nil else { throw .invalidToken(expired: false) }
+    guard entry.expires > date else { throw .invalidToken(expired: true) }
+    return entry.account
+  }
+
+  private mutating func chargeRateLimit(_ caller: Caller, if charge: Bool, now: ContinuousClock.Instant) throws(ChatError) {
+    if charge, let limit = limits.rateLimit, let retryAfter = users[caller.user.key]!.bucket?.take(limit, now: now) {
+      throw .rateLimited(user: caller.user.display, limit: limit, retryAfter: retryAfter)
+    }
+  }
+
+  /// The caller's user, if the caller's session is still open (or, for an
+  /// account's call, its token still valid).
   func user(_ caller: Caller) throws(ChatError) -> User {
     guard !shuttingDown else { throw .shuttingDown }
-    guard let user = users[caller.user.key], user.sessions[caller.session] != nil else {
-      throw .sessionEnded(caller.user.display)
+    guard let user = users[caller.user.key] else { throw .sessionEnded(caller.user.display) }
+    if let session = caller.session {
+      guard user.sessions[session] != nil else { throw .sessionEnded(caller.user.display) }
+    } else if let token = caller.tokenHash {
+      guard tokens[token]?.account == caller.user.key else { throw .tokenRevoked(caller.user.display) }
     }
     return user
   }
 
   // MARK: Sessions
 
+  /// A guest's session.
   mutating func connect(_ name: ChatName) throws(ChatError) -> Session {
     guard !shuttingDown else { throw .shuttingDown }
-    guard users[name.key] == nil else { throw .userAlreadyConnected(name.display) }
+    if let existing = users[name.key] {
+      if existing.account != nil { throw .nameRegistered(existing.name.display) }
+      throw .userAlreadyConnected(name.display)
+    }
     guard sessionCount < limits.maxSessions else { throw .tooManySessions(limit: limits.maxSessions) }
-    let session = Session(user: name, tag: SessionTag(value: nextSessionTag), queueLimit: limits.maxQueueBytes)
-    nextSessionTag += 1
-    var user = User(name: name, bucket: limits.rateLimit.map { TokenBucket($0, now: .now) })
-    user.sessions[session.tag] = session
-    users[name.key] = user
-    callersByToken[session.token] = session.caller
-    sessionCount += 1
+    let session = Session(
+      user: name, tag: SessionTag(value: nextSessionTag), queueLimit: limits.maxQueueBytes, startSeq: log.lastSeq)
+    users[name.key] = User(name: name, bucket: limits.rateLimit.map { TokenBucket($0, now: .now) })
+    open(session)
     // A new queue is empty: Welcome is always its first event.
-    _ = session.queue.enqueue(SharedEvent(.welcome(username: name.display, sessionToken: session.token)))
+    let welcome = Welcome(username: name.display, sessionToken: session.token, position: log.position)
+    _ = session.queue.enqueue(SharedEvent(.welcome(welcome)))
     eventsQueued += 1
     return session
   }
 
-  /// Removes `session` (if it is still open) from the registry; with the
-  /// user's last session the user leaves every group, the remaining
-  /// members being told why.
+  /// A session of the account `token` belongs to: Welcome, then what it
+  /// missed since `resume` (or its own position), all or none.
+  mutating func connect(
+    token: TokenHash, requested: ChatName?, resume: LogPosition?, date: Date
+  ) throws(ChatError) -> Session {
+    guard !shuttingDown else { throw .shuttingDown }
+    let key = try accountKey(for: token, date: date)
+    let user = users[key]!
+    let account = user.account!
+    if let requested, requested.key != key {
+      throw .connectNameMismatch(requested: requested.display, account: user.name.display)
+    }
+    guard user.sessions.count < limits.maxSessionsPerUser else {
+      throw .tooManySessionsForUser(user: user.name.display, limit: limits.maxSessionsPerUser)
+    }
+    guard sessionCount < limits.maxSessions else { throw .tooManySessions(limit: limits.maxSessions) }
+    let session = Session(
+      user: user.name, tag: SessionTag(value: nextSessionTag), queueLimit: limits.maxQueueBytes,
+      startSeq: log.lastSeq, tokenHash: token, accountPosition: account.position)
+    open(session)
+    users[key]!.account!.lastSeen = nil
+    let from: UInt64? =
+      if let resume { resume.epoch == log.epoch ? resume.seq : nil } else { account.position.seq }
+    let missed = from.flatMap { missedEvents(of: account, after: $0) }
+    var welcome = Welcome(username: user.name.display, sessionToken: session.token, position: log.position)
+    welcome.account = true
+    welcome.recovered = missed != nil
+    welcome.replayed = missed?.count ?? 0
+    _ = session.queue.enqueue(SharedEvent(.welcome(welcome)))
+    if let missed, !missed.isEmpty { session.queue.enqueueReplay(missed) }
+    eventsQueued += 1 + (missed?.count ?? 0)
+    return session
+  }
+
+  private mutating func open(_ session: Session) {
+    nextSessionTag += 1
+    let key = session.user.key
+    if users[key]!.sessions.isEmpty { onlineUsers += 1 }
+    users[key]!.sessions[session.tag] = session
+    callersByToken[session.token] = session.caller
+    sessionCount += 1
+  }
+
+  /// Removes `session` (if it is still open) from the registry. A guest
+  /// leaves every group with its last session, the remaining members being
+  /// told why; an account stays in its groups.
   mutating func endSession(_ session: Session, _ end: SessionEnd, _ effects: inout Effects) {
     let key = session.user.key
     guard users[key]?.sessions[session.tag] === session else { return }
@@ -119,10 +241,16 @@ struct RegistryState {
     var left: [String] = []
     let deletedBefore = effects.groupsDeleted.count
     if users[key]!.sessions.isEmpty {
-      let user = users.removeValue(forKey: key)!
-      for groupKey in user.groups.sorted() {
-        left.append(groups[groupKey]!.name.display)
-        removeMember(key, named: user.name.display, from: groupKey, reason: end.leaveReason, &effects)
+      onlineUsers -= 1
+      if let account = users[key]!.account {
+        users[key]!.account!.lastSeen = Date()
+        effects.storeOperations.append(.setPosition(account: key, seq: account.position.seq))
+      } else {
+        let user = users.removeValue(forKey: key)!
+        for groupKey in user.groups.sorted() {
+          left.append(groups[groupKey]!.name.display)
+          removeMember(key, named: user.name.display, from: groupKey, reason: end.leaveReason, &effects)
+        }
       }
     }
     effects.ended.append(
@@ -131,10 +259,25 @@ struct RegistryState {
         groupsDeleted: Array(effects.groupsDeleted[deletedBefore...])))
   }
 
-  /// Ends every session of the user named `key`.
+  /// Ends every session of the user named `key`; an account also leaves
+  /// every group (a guest does with its last session).
   mutating func endUser(_ key: String, _ end: SessionEnd, _ effects: inout Effects) {
     for session in users[key]?.sessions.values.sorted(by: { $0.tag < $1.tag }) ?? [] {
       endSession(session, end, &effects)
+    }
+    guard let user = users[key], user.account != nil else { return }
+    let deletedBefore = effects.groupsDeleted.count
+    var left: [String] = []
+    for groupKey in user.groups.sorted() {
+      left.append(groups[groupKey]!.name.display)
+      users[key]!.groups.remove(groupKey)
+      removeMember(key, named: user.name.display, from: groupKey, reason: end.leaveReason, &effects)
+    }
+    if !left.isEmpty || user.sessions.isEmpty {
+      effects.ended.append(
+        SessionEnded(
+          user: user.name.display, session: nil, end: end, groupsLeft: left,
+          groupsDeleted: Array(effects.groupsDeleted[deletedBefore...])))
     }
   }
 
@@ -146,14 +289,18 @@ struct RegistryState {
     }
   }
 
-  /// Ends every session with UNAVAILABLE and forgets all groups; returns how many ended.
+  /// Ends every session with UNAVAILABLE; returns how many ended. Accounts'
+  /// positions are stored; guests and their groups are forgotten.
   mutating func shutdown(_ effects: inout Effects) -> Int {
     shuttingDown = true
     var ended = 0
-    for user in users.values {
+    for (key, user) in users {
       for session in user.sessions.values {
         if let wakeup = session.queue.close(.shutdown) { effects.wakeups.append(wakeup) }
         ended += 1
+      }
+      if let account = user.account, !user.sessions.isEmpty {
+        effects.storeOperations.append(.setPosition(account: key, seq: account.position.seq))
       }
     }
     sessionsEnded[SessionEnd.shutdown.label, default: 0] += ended
@@ -161,143 +308,14 @@ struct RegistryState {
     callersByToken = [:]
     groups = [:]
     sessionCount = 0
+    onlineUsers = 0
     return ended
   }
 
-  // MARK: Groups
-
-  mutating func createGroup(_ name: ChatName, by caller: Caller, _ effects: inout Effects) throws(ChatError) {
-    let user = try user(caller)
-    guard groups[name.key] == nil else { throw .groupAlreadyExists(name.display) }
-    guard groups.count < limits.maxGroups else { throw .tooManyGroups(limit: limits.maxGroups) }
-    try checkGroupsPerUser(user)
-    groups[name.key] = Group(name: name, members: [caller.user.key])
-    users[caller.user.key]!.groups.insert(name.key)
-    let joined = SharedEvent(.memberJoined(group: name.display, user: user.name.display))
-    deliver(joined, toUser: caller.user.key, &effects)
-  }
-
-  mutating func joinGroup(_ name: ChatName, by caller: Caller, _ effects: inout Effects) throws(ChatError) {
-    let user = try user(caller)
-    guard let group = groups[name.key] else { throw .noSuchGroup(name.display) }
-    guard !group.members.contains(caller.user.key) else {
-      throw .alreadyMember(group: group.name.display, user: user.name.display)
-    }
-    try checkGroupsPerUser(user)
-    groups[name.key]!.members.insert(caller.user.key)
-    users[caller.user.key]!.groups.insert(name.key)
-    let joined = SharedEvent(.memberJoined(group: group.name.display, user: user.name.display))
-    deliver(joined, toMembersOf: name.key, &effects)
-  }
-
-  mutating func leaveGroup(_ name: ChatName, by caller: Caller, _ effects: inout Effects) throws(ChatError) {
-    let user = try user(caller)
-    guard let group = groups[name.key] else { throw .noSuchGroup(name.display) }
-    guard group.members.contains(caller.user.key) else {
-      throw .notMemberCannotLeave(group: group.name.display, user: user.name.display)
-    }
-    users[caller.user.key]!.groups.remove(name.key)
-    removeMember(caller.user.key, named: user.name.display, from: name.key, reason: .left, &effects)
-  }
-
-  // MARK: Messages
-
-  mutating func send(
-    _ text: String, to target: Target, from caller: Caller, _ effects: inout Effects
-  ) throws(ChatError) -> UInt64 {
-    let sender = try user(caller)
-    let id = nextMessageID
-    switch target {
-    case .user(let name):
-      guard let recipient = users[name.key] else { throw .noSuchUser(name.display) }
-      let event = message(id, text, from: sender.name, to: Channel(.user, recipient.name.display))
-      deliver(event, toUser: name.key, &effects)
-      if name.key != caller.user.key { deliver(event, toUser: caller.user.key, &effects) }
-    case .group(let name):
-      guard let group = groups[name.key] else { throw .noSuchGroup(name.display) }
-      guard group.members.contains(caller.user.key) else {
-        throw .notMemberCannotSend(group: group.name.display, user: sender.name.display)
-      }
-      let event = message(id, text, from: sender.name, to: Channel(.group, group.name.display))
-      deliver(event, toMembersOf: name.key, &effects)
-    }
-    nextMessageID += 1
-    messagesAccepted += 1
-    return id
-  }
-
-  mutating func broadcast(_ notice: SharedEvent, _ effects: inout Effects) -> Int {
-    var reached = 0
-    for key in users.keys {
-      for session in users[key]!.sessions.values where deliver(notice, to: session, &effects) {
-        reached += 1
-      }
-    }
-    return reached
-  }
-
-  // MARK: Private
-
-  private func checkGroupsPerUser(_ user: User) throws(ChatError) {
-    guard user.groups.count < limits.maxGroupsPerUser else {
-      throw .tooManyGroupsForUser(user: user.name.display, limit: limits.maxGroupsPerUser)
-    }
-  }
-
-  private mutating func removeMember(
-    _ userKey: String, named user: String, from groupKey: String, reason: LeaveReason, _ effects: inout Effects
-  ) {
-    guard groups[groupKey]?.members.remove(userKey) != nil else { return }
-    let group = groups[groupKey]!
-    if group.members.isEmpty {
-      groups[groupKey] = nil
-      effects.groupsDeleted.append(group.name.display)
-      return
-    }
-    let left = SharedEvent(.memberLeft(group: group.name.display, user: user, reason: reason))
-    deliver(left, toMembersOf: groupKey, &effects)
-  }
-
-  private mutating func deliver(_ event: SharedEvent, toMembersOf groupKey: String, _ effects: inout Effects) {
-    // A copy of the set's reference, not of its elements: nothing mutates it while we iterate.
-    let members = groups[groupKey]!.members
-    for key in members { deliver(event, toUser: key, &effects) }
-  }
-
-  private mutating func deliver(_ event: SharedEvent, toUser key: String, _ effects: inout Effects) {
-    guard let sessions = users[key]?.sessions.values else { return }
-    for session in sessions { deliver(event, to: session, &effects) }
-  }
-
-  /// Queues `event` for `session`; false if its queue refused it.
-  @discardableResult
-  private mutating func deliver(_ event: SharedEvent, to session: Session, _ effects: inout Effects) -> Bool {
-    let (result, wakeup) = session.queue.enqueue(event)
-    if let wakeup { effects.wakeups.append(wakeup) }
-    switch result {
-    case .queued:
-      eventsQueued += 1
-      return true
-    case .closed(let end):
-      effects.failed.append((session, end))
-      return false
-    }
-  }
-
-  private func message(_ id: UInt64, _ text: String, from sender: ChatName, to channel: Channel) -> SharedEvent {
-    SharedEvent(.message(ChatMessage(id: id, sender: sender.display, channel: channel, text: text)))
-  }
-}
-
-/// Where a message goes, validated.
-enum Target: CustomStringConvertible {
-  case user(ChatName)
-  case group(ChatName)
-
-  var description: String {
-    switch self {
-    case .user(let name): "@\(name)"
-    case .group(let name): "#\(name)"
-    }
+  /// Queues the critical section's store operations, in the order decided.
+  mutating func persist(_ effects: inout Effects) {
+    guard !effects.storeOperations.isEmpty, let persistence else { return }
+    effects.stored = persistence.store.enqueue(effects.storeOperations)
+    effects.storeOperations = []
   }
 }

@@ -9,10 +9,62 @@ import Synchronization
 public struct Caller: Sendable, Hashable, CustomStringConvertible {
   /// The user as registered.
   public let user: ChatName
-  /// The session's tag, unique for the registry's lifetime.
-  public let session: SessionTag
+  /// The session's tag, unique for the registry's lifetime; nil for an
+  /// account's calls other than Connect, which act for the account.
+  public let session: SessionTag?
+  /// For an account: the hash of the token the call carried (SignOut
+  /// revokes it, and ends the sessions opened with it). Never logged.
+  public let tokenHash: TokenHash?
 
-  public var description: String { "\(user.display) (session \(session))" }
+  init(user: ChatName, session: SessionTag?, tokenHash: TokenHash? = nil) {
+    self.user = user
+    self.session = session
+    self.tokenHash = tokenHash
+  }
+
+  /// The caller belongs to an account.
+  public var isAccount: Bool { tokenHash != nil }
+
+  public var description: String {
+    if let session { return "\(user.display) (session \(session))" }
+    return "\(user.display) (account)"
+  }
+}
+
+/// The hash of an account's bearer token: what the registry and the store
+/// keep. The token itself is never kept.
+public struct TokenHash: Sendable, Hashable, CustomStringConvertible {
+  public let bytes: [UInt8]
+
+  public init(_ bytes: [UInt8]) {
+    self.bytes = bytes
+  }
+
+  /// Never the bytes: a hash of a credential stays out of logs too.
+  public var description: String { "<token hash>" }
+}
+
+/// The highest seq written to one of an account's sessions: where its next
+/// Connect catches up from. Advanced by the sessions' writers, outside the
+/// registry's lock.
+public final class AccountPosition: Sendable {
+  private let value: Atomic<UInt64>
+
+  init(_ seq: UInt64) {
+    value = Atomic(seq)
+  }
+
+  public var seq: UInt64 { value.load(ordering: .relaxed) }
+
+  /// Moves the position to `seq` if that is further.
+  public func advance(to seq: UInt64) {
+    var current = value.load(ordering: .relaxed)
+    while seq > current {
+      let (exchanged, original) = value.compareExchange(expected: current, desired: seq, ordering: .relaxed)
+      if exchanged { return }
+      current = original
+    }
+  }
 }
 
 /// A small number that tells sessions apart in logs and handles. Unlike the
@@ -32,16 +84,26 @@ public final class Session: Sendable {
   public let token: String
   public let queue: SessionQueue
   public let connectedAt: Date
+  /// The log's last seq when the session opened: a guest reads direct
+  /// messages after it only.
+  let startSeq: UInt64
+  /// The account's position, which this session's writes advance; nil for a guest.
+  public let accountPosition: AccountPosition?
 
-  init(user: ChatName, tag: SessionTag, queueLimit: Int) {
-    self.caller = Caller(user: user, session: tag)
+  init(
+    user: ChatName, tag: SessionTag, queueLimit: Int, startSeq: UInt64, tokenHash: TokenHash? = nil,
+    accountPosition: AccountPosition? = nil
+  ) {
+    self.caller = Caller(user: user, session: tag, tokenHash: tokenHash)
     self.token = Self.newToken()
     self.queue = SessionQueue(limitBytes: queueLimit)
     self.connectedAt = Date()
+    self.startSeq = startSeq
+    self.accountPosition = accountPosition
   }
 
   public var user: ChatName { caller.user }
-  public var tag: SessionTag { caller.session }
+  public var tag: SessionTag { caller.session! }
 
   /// 128 random bits, as hex.
   static func newToken() -> String {
@@ -56,7 +118,8 @@ public final class Session: Sendable {
 /// What ending one session did.
 public struct SessionEnded: Sendable {
   public let user: String
-  public let session: SessionTag
+  /// nil for what ending a user (not one session) did.
+  public let session: SessionTag?
   public let end: SessionEnd
   /// The groups the user left with it (a user leaves them with its last session).
   public let groupsLeft: [String]

@@ -8,6 +8,8 @@ public enum SessionEnd: Sendable, Equatable {
   case slowConsumer(queuedBytes: Int)
   /// The server is shutting down.
   case shutdown
+  /// The account signed out with the token this session was opened with.
+  case signedOut
 
   /// What the remaining members of the user's groups are told.
   var leaveReason: LeaveReason {
@@ -22,6 +24,7 @@ public enum SessionEnd: Sendable, Equatable {
     case .kicked: "kicked"
     case .slowConsumer: "slow_consumer"
     case .shutdown: "shutdown"
+    case .signedOut: "signed_out"
     }
   }
 }

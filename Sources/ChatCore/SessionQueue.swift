@@ -83,6 +83,15 @@ public final class SessionQueue: Sendable {
     }
   }
 
+  /// Queues what a new session replays before live events: bounded by
+  /// `--max-replay`, so not held to the byte limit.
+  func enqueueReplay(_ events: [SharedEvent]) {
+    state.withLock { state in
+      state.pending.append(contentsOf: events)
+      state.pendingBytes += events.reduce(0) { $0 + $1.queuedBytes }
+    }
+  }
+
   /// Ends the session: the consumer gets what is already queued, then `end`.
   /// Returns the parked tasks to wake.
   public func close(_ end: SessionEnd) -> Wakeup? {

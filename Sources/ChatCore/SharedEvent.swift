@@ -7,6 +7,12 @@ public protocol EventEncoding {
   static func encode(_ event: ChatEvent) -> [UInt8]
 }
 
+/// The encoding the store keeps logged events in: it must also decode them
+/// (at startup, to rebuild the in-memory log).
+public protocol StoredEventEncoding: EventEncoding {
+  static func decode(_ bytes: [UInt8]) -> ChatEvent?
+}
+
 /// One event and its encodings, shared by every session it goes to.
 ///
 /// The registry creates it under its lock without encoding it; the first
@@ -25,9 +31,18 @@ public final class SharedEvent: Sendable {
     self.queuedBytes = Self.estimatedBytes(event.kind)
   }
 
-  public convenience init(_ kind: ChatEvent.Kind, at time: Date = Date()) {
-    self.init(ChatEvent(kind, at: time))
+  public convenience init(_ kind: ChatEvent.Kind, at time: Date = Date(), seq: UInt64 = 0) {
+    self.init(ChatEvent(kind, at: time, seq: seq))
   }
+
+  /// An event read back from the store, with the bytes it was stored as.
+  init<Format: EventEncoding>(_ event: ChatEvent, encoded bytes: [UInt8], as format: Format.Type) {
+    self.event = event
+    self.queuedBytes = Self.estimatedBytes(event.kind)
+    encodings.withLock { $0.append((ObjectIdentifier(format), bytes)) }
+  }
+
+  public var seq: UInt64 { event.seq }
 
   /// The event in `format`, encoded on first use.
   public func encoded<Format: EventEncoding>(as format: Format.Type) -> [UInt8] {
@@ -45,9 +60,10 @@ public final class SharedEvent: Sendable {
 
   private static func estimatedBytes(_ kind: ChatEvent.Kind) -> Int {
     // Field tags, lengths and the timestamp: at most this many bytes.
-    let overhead = 32
+    let overhead = 42
     return switch kind {
-    case .welcome(let username, let token): overhead + username.utf8.count + token.utf8.count
+    case .welcome(let welcome):
+      overhead + 24 + welcome.username.utf8.count + welcome.sessionToken.utf8.count + welcome.position.epoch.utf8.count
     case .message(let message):
       overhead + 10 + message.sender.utf8.count + message.channel.name.utf8.count + message.text.utf8.count
     case .memberJoined(let group, let user), .memberLeft(let group, let user, _):

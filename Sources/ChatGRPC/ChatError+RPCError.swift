@@ -5,14 +5,20 @@ import GRPCCore
 extension ChatError: RPCErrorConvertible {
   public var rpcErrorCode: RPCError.Code {
     switch self {
-    case .invalidName, .invalidText, .invalidChannelType, .emptyChannelName: .invalidArgument
-    case .missingAuthorization, .unknownCaller, .unknownSessionToken, .sessionEnded: .unauthenticated
-    case .tooManySessions, .tooManyGroups, .tooManyGroupsForUser, .rateLimited: .resourceExhausted
-    case .userAlreadyConnected, .groupAlreadyExists, .alreadyMember: .alreadyExists
+    case .invalidName, .invalidText, .invalidChannelType, .emptyChannelName, .invalidPassword, .historyBothCursors,
+      .historyLimit:
+      .invalidArgument
+    case .missingAuthorization, .unknownCaller, .unknownSessionToken, .sessionEnded, .nameRegistered, .badCredentials,
+      .invalidToken, .tokenRevoked:
+      .unauthenticated
+    case .tooManySessions, .tooManyGroups, .tooManyGroupsForUser, .rateLimited, .signInThrottled,
+      .tooManySessionsForUser:
+      .resourceExhausted
+    case .userAlreadyConnected, .groupAlreadyExists, .alreadyMember, .nameTaken: .alreadyExists
     case .noSuchUser, .noSuchGroup: .notFound
-    case .notMemberCannotLeave: .failedPrecondition
-    case .notMemberCannotSend: .permissionDenied
-    case .shuttingDown: .unavailable
+    case .notMemberCannotLeave, .notSignedIn: .failedPrecondition
+    case .notMemberCannotSend, .notMemberCannotRead, .connectNameMismatch: .permissionDenied
+    case .shuttingDown, .storeUnavailable: .unavailable
     }
   }
 
@@ -20,7 +26,11 @@ extension ChatError: RPCErrorConvertible {
 
   /// gRPC clients may read this to back off (milliseconds, as in gRFC A6's retry pushback).
   public var rpcErrorMetadata: Metadata {
-    guard case .rateLimited(_, _, let retryAfter) = self else { return [:] }
+    let retryAfter: Duration
+    switch self {
+    case .rateLimited(_, _, let after), .signInThrottled(_, let after): retryAfter = after
+    default: return [:]
+    }
     let milliseconds = retryAfter.components.seconds * 1000 + retryAfter.components.attoseconds / 1_000_000_000_000_000
     return ["grpc-retry-pushback-ms": "\(max(1, milliseconds))"]
   }
@@ -43,6 +53,8 @@ extension SessionEnd {
         message: "slow consumer: \(bytes) bytes of events were queued for this session, more than the server holds.")
     case .shutdown:
       RPCError(code: .unavailable, message: "the server is shutting down.")
+    case .signedOut:
+      RPCError(code: .unauthenticated, message: "signed out: the token this stream was opened with was revoked.")
     }
   }
 }

@@ -5,10 +5,50 @@ import GRPCCore
 import SwiftProtobuf
 
 /// `chat.v1.Event` in protobuf: how gRPC sessions receive events.
-public enum ProtobufEventEncoding: EventEncoding {
+public enum ProtobufEventEncoding: StoredEventEncoding {
   public static func encode(_ event: ChatEvent) -> [UInt8] {
     // A proto3 message with no `Any` or required fields always serializes.
     try! Chat_V1_Event(event).serializedBytes()
+  }
+
+  public static func decode(_ bytes: [UInt8]) -> ChatEvent? {
+    guard let event = try? Chat_V1_Event(serializedBytes: bytes) else { return nil }
+    return ChatEvent(event)
+  }
+}
+
+extension ChatEvent {
+  /// A logged event read back (Message, MemberJoined, MemberLeft); nil for anything else.
+  init?(_ event: Chat_V1_Event) {
+    let kind: Kind
+    switch event.kind {
+    case .message(let message):
+      guard let channel = Channel(message.channel) else { return nil }
+      kind = .message(ChatMessage(id: message.id, sender: message.sender, channel: channel, text: message.text))
+    case .memberJoined(let joined):
+      kind = .memberJoined(group: joined.group, user: joined.username)
+    case .memberLeft(let left):
+      let reason: LeaveReason
+      switch left.reason {
+      case .left: reason = .left
+      case .kicked: reason = .kicked
+      default: reason = .disconnected
+      }
+      kind = .memberLeft(group: left.group, user: left.username, reason: reason)
+    default:
+      return nil
+    }
+    self.init(kind, at: event.time.date, seq: event.seq)
+  }
+}
+
+extension Channel {
+  init?(_ channel: Chat_V1_Channel) {
+    switch channel.type {
+    case .user: self.init(.user, channel.name)
+    case .group: self.init(.group, channel.name)
+    default: return nil
+    }
   }
 }
 
@@ -16,11 +56,19 @@ extension Chat_V1_Event {
   init(_ event: ChatEvent) {
     self.init()
     time = Google_Protobuf_Timestamp(date: event.time)
+    seq = event.seq
     switch event.kind {
-    case .welcome(let username, let token):
-      welcome = .with {
-        $0.username = username
-        $0.sessionID = token
+    case .welcome(let welcome):
+      self.welcome = .with {
+        $0.username = welcome.username
+        $0.sessionID = welcome.sessionToken
+        $0.position = .with {
+          $0.epoch = welcome.position.epoch
+          $0.seq = welcome.position.seq
+        }
+        $0.recovered = welcome.recovered
+        $0.replayed = UInt32(clamping: welcome.replayed)
+        $0.account = welcome.account
       }
     case .message(let message):
       self.message = .with {

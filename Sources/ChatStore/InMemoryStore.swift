@@ -48,11 +48,15 @@ public final class InMemoryStore: Store {
         groups[group.key] = group
       case .deleteGroup(let key):
         groups[key] = nil
-        memberships = memberships.filter { $0.group != key }
-      case .addMember(let group, let account):
-        memberships.insert(Membership(group: group, account: account))
-      case .removeMember(let group, let account):
-        memberships.remove(Membership(group: group, account: account))
+      case .addMember(let group, let account, let since):
+        memberships.insert(Membership(group: group, account: account, since: since))
+      case .endMember(let group, let account, let until):
+        for current in memberships where current.group == group && current.account == account && current.until == nil {
+          memberships.remove(current)
+          var ended = current
+          ended.until = until
+          memberships.insert(ended)
+        }
       case .setPosition(let account, let seq):
         positions[account] = seq
       }
@@ -80,7 +84,7 @@ public final class InMemoryStore: Store {
       state.accounts = accounts.values.sorted { $0.nameKey < $1.nameKey }
       state.tokens = tokens.values.sorted { $0.hash.lexicographicallyPrecedes($1.hash) }
       state.groups = groups.values.sorted { $0.key < $1.key }
-      state.memberships = memberships.sorted { ($0.group, $0.account) < ($1.group, $1.account) }
+      state.memberships = memberships.sorted { ($0.group, $0.account, $0.since) < ($1.group, $1.account, $1.since) }
       state.positions = positions
       state.log = log.values.joined().sorted { $0.seq < $1.seq }
       return state
@@ -98,6 +102,12 @@ public final class InMemoryStore: Store {
   public func load() throws(StoreError) -> StoredState {
     state.withLock { $0.tables.snapshot(epoch: epoch) }
   }
+
+  public func enqueue(_ operations: [StoreOperation]) -> StoreSubmission {
+    StoreSubmission(acknowledgement: submit(operations), needsWake: false)
+  }
+
+  public func wakeWriter() {}
 
   public func submit(_ operations: [StoreOperation]) -> Acknowledgement {
     let closed = state.withLock { state in

@@ -198,8 +198,11 @@ public final class SQLiteStore: Store {
         state.groups = try Row.fetchAll(db, sql: "SELECT key, display, permanent FROM groups ORDER BY key")
           .map { GroupRecord(key: $0[0], display: $0[1], permanent: $0[2]) }
         state.memberships = try Row.fetchAll(
-          db, sql: "SELECT group_key, account FROM memberships ORDER BY group_key, account"
-        ).map { Membership(group: $0[0], account: $0[1]) }
+          db, sql: "SELECT group_key, account, since, until FROM memberships ORDER BY group_key, account, since"
+        ).map { row in
+          let until: Int64? = row[3]
+          return Membership(group: row[0], account: row[1], since: UInt64(row[2] as Int64), until: until.map(UInt64.init))
+        }
         for row in try Row.fetchAll(db, sql: "SELECT account, seq FROM positions") {
           state.positions[row[0]] = UInt64(row[1] as Int64)
         }
@@ -220,6 +223,14 @@ public final class SQLiteStore: Store {
 
   public func submit(_ operations: [StoreOperation]) -> Acknowledgement {
     writer.submit(operations)
+  }
+
+  public func enqueue(_ operations: [StoreOperation]) -> StoreSubmission {
+    writer.enqueue(operations)
+  }
+
+  public func wakeWriter() {
+    writer.wakeWriter()
   }
 
   public func close() async {

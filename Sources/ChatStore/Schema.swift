@@ -27,8 +27,8 @@ enum Schema {
           CREATE TABLE groups (
             key TEXT PRIMARY KEY, display TEXT NOT NULL, permanent INTEGER NOT NULL) WITHOUT ROWID;
           CREATE TABLE memberships (
-            group_key TEXT NOT NULL, account TEXT NOT NULL,
-            PRIMARY KEY (group_key, account)) WITHOUT ROWID;
+            group_key TEXT NOT NULL, account TEXT NOT NULL, since INTEGER NOT NULL, until INTEGER,
+            PRIMARY KEY (group_key, account, since)) WITHOUT ROWID;
           CREATE INDEX memberships_by_account ON memberships (account);
           CREATE TABLE log (
             seq INTEGER PRIMARY KEY, channel TEXT NOT NULL, kind INTEGER NOT NULL,

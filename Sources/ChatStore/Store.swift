@@ -25,9 +25,29 @@ public protocol Store: Sendable {
   /// lock, in the order the registry decided.
   func submit(_ operations: [StoreOperation]) -> Acknowledgement
 
+  /// Queues `operations` like `submit` but leaves the writer asleep: for the
+  /// registry, which queues under its lock (so the store sees its order) and
+  /// calls `wakeWriter()` after releasing it when `needsWake` says so. Never
+  /// evaluates a deferred payload.
+  func enqueue(_ operations: [StoreOperation]) -> StoreSubmission
+
+  /// Wakes the writer for what `enqueue` queued.
+  func wakeWriter()
+
   /// Commits what is pending, stops accepting operations and releases the
   /// store (its files and lock). Later submits fail with `.closed`.
   func close() async
+}
+
+/// What `enqueue` queued: the outcome to await, and whether the writer must be woken.
+public struct StoreSubmission: Sendable {
+  public let acknowledgement: Acknowledgement
+  public let needsWake: Bool
+
+  public init(acknowledgement: Acknowledgement, needsWake: Bool) {
+    self.acknowledgement = acknowledgement
+    self.needsWake = needsWake
+  }
 }
 
 extension Store {
@@ -48,10 +68,13 @@ public enum StoreOperation: Sendable, Equatable {
   case deleteToken(hash: Data)
   /// Inserts or replaces the group.
   case putGroup(GroupRecord)
-  /// Deletes the group and its memberships (its log stays until retention).
+  /// Deletes the group (its log and past memberships stay: catch-up needs them).
   case deleteGroup(key: String)
-  case addMember(group: String, account: String)
-  case removeMember(group: String, account: String)
+  /// The account joined the group with the event `since`.
+  case addMember(group: String, account: String, since: UInt64)
+  /// The account's current membership ended with the event `until`; the
+  /// membership is kept as past (what it saw of the group while a member).
+  case endMember(group: String, account: String, until: UInt64)
   /// The highest `seq` written to one of the account's sessions.
   case setPosition(account: String, seq: UInt64)
 }
@@ -73,14 +96,26 @@ public struct LogRecord: Sendable, Equatable {
   /// Stored in whole microseconds since 1970.
   public var time: Date
   /// The event, encoded by the registry; the store never looks inside.
-  public var payload: Data
+  public var payload: Data { encodedPayload() }
+  /// Encodes on the writer's thread, not under the registry's lock.
+  private let encodedPayload: @Sendable () -> Data
 
   public init(seq: UInt64, channel: String, kind: Kind, time: Date, payload: Data) {
+    self.init(seq: seq, channel: channel, kind: kind, time: time, deferredPayload: { payload })
+  }
+
+  /// A record whose payload is encoded when the store writes it.
+  public init(seq: UInt64, channel: String, kind: Kind, time: Date, deferredPayload: @escaping @Sendable () -> Data) {
     self.seq = seq
     self.channel = channel
     self.kind = kind
     self.time = time
-    self.payload = payload
+    self.encodedPayload = deferredPayload
+  }
+
+  public static func == (lhs: Self, rhs: Self) -> Bool {
+    lhs.seq == rhs.seq && lhs.channel == rhs.channel && lhs.kind == rhs.kind && lhs.time == rhs.time
+      && lhs.payload == rhs.payload
   }
 }
 
@@ -127,13 +162,20 @@ public struct GroupRecord: Sendable, Equatable {
   }
 }
 
+/// An account's membership of a group: current (`until` nil) or past.
 public struct Membership: Sendable, Hashable {
   public var group: String
   public var account: String
+  /// The seq of its MemberJoined.
+  public var since: UInt64
+  /// The seq of its MemberLeft; nil while it is a member.
+  public var until: UInt64?
 
-  public init(group: String, account: String) {
+  public init(group: String, account: String, since: UInt64, until: UInt64? = nil) {
     self.group = group
     self.account = account
+    self.since = since
+    self.until = until
   }
 }
 

@@ -116,14 +116,23 @@ final class StoreWriter: Sendable {
   }
 
   func submit(_ operations: [StoreOperation]) -> Acknowledgement {
+    let submission = enqueue(operations)
+    if submission.needsWake { wakeWriter() }
+    return submission.acknowledgement
+  }
+
+  func enqueue(_ operations: [StoreOperation]) -> StoreSubmission {
     let acknowledgement = Acknowledgement()
     switch queue.withLock({ $0.submit(.operations(operations, acknowledgement)) }) {
     case .queued(let wakeWriter):
-      if wakeWriter { wake.signal() }
-      return acknowledgement
+      return StoreSubmission(acknowledgement: acknowledgement, needsWake: wakeWriter)
     case .refused(let error):
-      return .failed(error)
+      return StoreSubmission(acknowledgement: .failed(error), needsWake: false)
     }
+  }
+
+  func wakeWriter() {
+    wake.signal()
   }
 
   func control(_ body: @escaping @Sendable (Database) throws -> Void) -> Acknowledgement {
@@ -270,12 +279,13 @@ final class StoreWriter: Sendable {
         .execute(arguments: [group.key, group.display, group.permanent])
     case .deleteGroup(let key):
       try db.cachedStatement(sql: "DELETE FROM groups WHERE key = ?").execute(arguments: [key])
-      try db.cachedStatement(sql: "DELETE FROM memberships WHERE group_key = ?").execute(arguments: [key])
-    case .addMember(let group, let account):
-      try db.cachedStatement(sql: "INSERT OR IGNORE INTO memberships VALUES (?, ?)").execute(arguments: [group, account])
-    case .removeMember(let group, let account):
-      try db.cachedStatement(sql: "DELETE FROM memberships WHERE group_key = ? AND account = ?")
-        .execute(arguments: [group, account])
+    case .addMember(let group, let account, let since):
+      try db.cachedStatement(sql: "INSERT OR IGNORE INTO memberships VALUES (?, ?, ?, NULL)")
+        .execute(arguments: [group, account, Int64(since)])
+    case .endMember(let group, let account, let until):
+      try db.cachedStatement(
+        sql: "UPDATE memberships SET until = ? WHERE group_key = ? AND account = ? AND until IS NULL"
+      ).execute(arguments: [Int64(until), group, account])
     case .setPosition(let account, let seq):
       try db.cachedStatement(
         sql: "INSERT INTO positions VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET seq = excluded.seq"

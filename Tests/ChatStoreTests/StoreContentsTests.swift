@@ -19,14 +19,15 @@ struct StoreContentsTests {
       .putGroup(GroupRecord(key: "lobby", display: "Lobby", permanent: true)),
       .putGroup(GroupRecord(key: "rust", display: "Rust", permanent: false)),
       .putGroup(GroupRecord(key: "gone", display: "Gone", permanent: false)),
-      .addMember(group: "lobby", account: "alice"),
-      .addMember(group: "lobby", account: "bob"),
-      .addMember(group: "rust", account: "alice"),
-      .addMember(group: "rust", account: "bob"),
-      .addMember(group: "rust", account: "bob"),
-      .addMember(group: "gone", account: "alice"),
-      .addMember(group: "lobby", account: "carol"),
-      .removeMember(group: "rust", account: "bob"),
+      .addMember(group: "lobby", account: "alice", since: 1),
+      .addMember(group: "lobby", account: "bob", since: 2),
+      .addMember(group: "rust", account: "alice", since: 3),
+      .addMember(group: "rust", account: "bob", since: 4),
+      .addMember(group: "rust", account: "bob", since: 4),
+      .addMember(group: "gone", account: "alice", since: 5),
+      .addMember(group: "lobby", account: "carol", since: 6),
+      .endMember(group: "rust", account: "bob", until: 7),
+      .endMember(group: "gone", account: "alice", until: 8),
       .deleteGroup(key: "gone"),
       .log(message(1, "lobby")),
       .log(memberEvent(2, "rust", .memberLeft)),
@@ -53,8 +54,9 @@ struct StoreContentsTests {
       ])
     #expect(
       state.memberships == [
-        Membership(group: "lobby", account: "alice"), Membership(group: "lobby", account: "bob"),
-        Membership(group: "rust", account: "alice"),
+        Membership(group: "gone", account: "alice", since: 5, until: 8),
+        Membership(group: "lobby", account: "alice", since: 1), Membership(group: "lobby", account: "bob", since: 2),
+        Membership(group: "rust", account: "alice", since: 3), Membership(group: "rust", account: "bob", since: 4, until: 7),
       ])
     #expect(state.positions == ["alice": 2])
     #expect(state.log == [message(1, "lobby"), memberEvent(2, "rust", .memberLeft)])

@@ -1,0 +1,182 @@
+import ChatStore
+import Foundation
+
+extension RegistryState {
+  // MARK: Accounts
+
+  /// Creates an account, signed in with `token`.
+  mutating func signUp(
+    _ name: ChatName, passwordHash: Data, token: TokenHash, expires: Date, date: Date, _ effects: inout Effects
+  ) throws(ChatError) {
+    guard !shuttingDown else { throw .shuttingDown }
+    if let existing = users[name.key] { throw .nameTaken(existing.name.display, byAccount: existing.account != nil) }
+    let account = Account(passwordHash: passwordHash, created: date, position: AccountPosition(log.lastSeq), lastSeen: date)
+    users[name.key] = User(name: name, bucket: limits.rateLimit.map { TokenBucket($0, now: .now) }, account: account)
+    accountCount += 1
+    tokens[token] = TokenEntry(account: name.key, expires: expires)
+    effects.storeOperations += [
+      .putAccount(AccountRecord(nameKey: name.key, display: name.display, passwordHash: passwordHash, created: date)),
+      .putToken(TokenRecord(hash: Data(token.bytes), account: name.key, expires: expires)),
+      .setPosition(account: name.key, seq: log.lastSeq),
+    ]
+  }
+
+  /// The account's stored password hash: nil if there is no such account
+  /// (or it has no password), so SignIn fails the same way for both.
+  func passwordHash(of name: ChatName) -> (display: String, hash: Data)? {
+    guard let user = users[name.key], let hash = user.account?.passwordHash else { return nil }
+    return (user.name.display, hash)
+  }
+
+  /// Adds a token for an account that proved its password.
+  mutating func signIn(_ name: ChatName, token: TokenHash, expires: Date, _ effects: inout Effects) throws(ChatError) {
+    guard !shuttingDown else { throw .shuttingDown }
+    guard users[name.key]?.account != nil else { throw .badCredentials }
+    tokens[token] = TokenEntry(account: name.key, expires: expires)
+    effects.storeOperations.append(.putToken(TokenRecord(hash: Data(token.bytes), account: name.key, expires: expires)))
+  }
+
+  /// Revokes the caller's token and ends the sessions opened with it.
+  mutating func signOut(_ caller: Caller, _ effects: inout Effects) throws(ChatError) {
+    _ = try user(caller)
+    guard let token = caller.tokenHash else { throw .notSignedIn(caller.user.display) }
+    tokens[token] = nil
+    effects.storeOperations.append(.deleteToken(hash: Data(token.bytes)))
+    for session in users[caller.user.key]!.sessions.values.sorted(by: { $0.tag < $1.tag })
+    where session.caller.tokenHash == token {
+      endSession(session, .signedOut, &effects)
+    }
+  }
+
+  // MARK: Catch-up
+
+  /// Every retained logged event the account can see with seq > `position`,
+  /// in seq order; nil if that is more than `maxReplay` events or some of
+  /// them are no longer retained.
+  func missedEvents(of account: Account, after position: UInt64) -> [SharedEvent]? {
+    guard position < log.lastSeq else { return position == log.lastSeq ? [] : nil }
+    var slices: [ArraySlice<SharedEvent>] = []
+    var count = 0
+    func add(_ slice: ArraySlice<SharedEvent>?) -> Bool {
+      guard let slice else { return false }
+      count += slice.count
+      slices.append(slice)
+      return count <= limits.maxReplay
+    }
+    for (group, since) in account.joinedAt {
+      guard add(log.range(EventLog.groupChannel(group), after: max(position, since - 1))) else { return nil }
+    }
+    for past in account.pastMemberships where past.until > position + 1 {
+      guard add(log.range(EventLog.groupChannel(past.group), after: max(position, past.since - 1), before: past.until))
+      else { return nil }
+    }
+    for channel in account.directChannels {
+      guard add(log.range(channel, after: position)) else { return nil }
+    }
+    if slices.count == 1 { return Array(slices[0]) }
+    return slices.joined().sorted { $0.seq < $1.seq }
+  }
+
+  // MARK: History
+
+  /// A page of one channel's logged events the caller may read.
+  func history(_ request: HistoryQuery, by caller: Caller) throws(ChatError) -> HistoryPage {
+    let user = try user(caller)
+    let channel: String
+    var floor: UInt64 = 0
+    switch request.target {
+    case .group(let name):
+      guard let group = groups[name.key] else { throw .noSuchGroup(name.display) }
+      guard group.members.contains(caller.user.key) else {
+        throw .notMemberCannotRead(group: group.name.display, user: user.name.display)
+      }
+      channel = EventLog.groupChannel(name.key)
+    case .user(let name):
+      channel = EventLog.directChannel(caller.user.key, name.key)
+      // A guest reads its own session's direct messages only, never an earlier namesake's.
+      if user.account == nil, let tag = caller.session, let session = user.sessions[tag] { floor = session.startSeq }
+    }
+    let page = log.page(channel, floor: floor, before: request.before, after: request.after, limit: request.limit)
+    return HistoryPage(events: page.events, hasMore: page.hasMore)
+  }
+
+  // MARK: Restoring
+
+  /// Rebuilds accounts, their groups and the log from what the store kept.
+  mutating func restore(_ stored: StoredState, format: any StoredEventEncoding.Type, now: Date) -> RestoreSummary {
+    var summary = RestoreSummary()
+    for record in stored.log {
+      let bytes = [UInt8](record.payload)
+      guard let event = format.decode(bytes), event.seq == record.seq else {
+        summary.undecodable += 1
+        continue
+      }
+      log.restore(SharedEvent(event, encoded: bytes, as: format), to: record.channel)
+    }
+    log.markRestoredChannels()
+    for account in stored.accounts {
+      guard let name = ChatName(account.display), name.key == account.nameKey else { continue }
+      let position = AccountPosition(stored.positions[account.nameKey] ?? log.lastSeq)
+      users[name.key] = User(
+        name: name, bucket: limits.rateLimit.map { TokenBucket($0, now: .now) },
+        account: Account(passwordHash: account.passwordHash, created: account.created, position: position, lastSeen: now))
+      accountCount += 1
+    }
+    for token in stored.tokens where token.expires > now && users[token.account]?.account != nil {
+      tokens[TokenHash([UInt8](token.hash))] = TokenEntry(account: token.account, expires: token.expires)
+    }
+    let displays = Dictionary(stored.groups.map { ($0.key, $0.display) }, uniquingKeysWith: { first, _ in first })
+    for membership in stored.memberships where users[membership.account]?.account != nil {
+      if let until = membership.until {
+        users[membership.account]!.account!.pastMemberships.append(
+          PastMembership(group: membership.group, since: membership.since, until: until))
+        continue
+      }
+      guard let display = displays[membership.group], let name = ChatName(display) else { continue }
+      groups[membership.group, default: Group(name: name, members: [])].members.insert(membership.account)
+      users[membership.account]!.groups.insert(membership.group)
+      users[membership.account]!.account!.joinedAt[membership.group] = membership.since
+    }
+    for channel in log.channels.keys {
+      guard let (a, b) = EventLog.directParties(channel) else { continue }
+      for key in [a, b] where users[key]?.account != nil { users[key]!.account!.directChannels.insert(channel) }
+    }
+    // Groups whose members were all guests did not survive the restart.
+    summary.staleGroups = stored.groups.map(\.key).filter { groups[$0] == nil }
+    summary.accounts = accountCount
+    summary.groups = groups.count
+    summary.events = stored.log.count
+    return summary
+  }
+}
+
+/// What a History call asks for, validated.
+public struct HistoryQuery: Sendable {
+  enum Target {
+    case user(ChatName)
+    case group(ChatName)
+  }
+
+  let target: Target
+  let before: UInt64
+  let after: UInt64
+  let limit: Int
+}
+
+/// One page of History.
+public struct HistoryPage: Sendable {
+  /// Newest first when paging back (`before`), oldest first when paging forward (`after`).
+  public let events: [SharedEvent]
+  /// More events exist beyond this page in its direction.
+  public let hasMore: Bool
+}
+
+/// What a restart brought back.
+public struct RestoreSummary: Sendable {
+  public var accounts = 0
+  public var groups = 0
+  public var events = 0
+  public var undecodable = 0
+  /// Stored groups that had no account left in them.
+  public var staleGroups: [String] = []
+}
