@@ -33,6 +33,8 @@ let package = Package(
     .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     // The SQLite store (Debian's libsqlite3-dev; docs/store-choice.md says why this one).
     .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+    // JWT bearer tokens (ChatAuth's JWTVerifier).
+    .package(url: "https://github.com/vapor/jwt-kit.git", from: "5.8.0"),
   ],
   targets: [
     // GNU readline, for terminal line editing (Debian: libreadline-dev).
@@ -80,6 +82,27 @@ let package = Package(
       dependencies: [
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "Logging", package: "swift-log"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    // Passwords (scrypt), access tokens, sign-in throttling and JWT
+    // verification. No gRPC, no wire types, no store.
+    .target(
+      name: "ChatAuth",
+      dependencies: [
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "_CryptoExtras", package: "swift-crypto"),
+        .product(name: "JWTKit", package: "jwt-kit"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+      ],
+      swiftSettings: swiftSettings
+    ),
+    .testTarget(
+      name: "ChatAuthTests",
+      dependencies: [
+        "ChatAuth",
+        .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "JWTKit", package: "jwt-kit"),
       ],
       swiftSettings: swiftSettings
     ),
