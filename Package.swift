@@ -132,6 +132,7 @@ let package = Package(
       name: "ChatGRPC",
       dependencies: [
         "ChatCore",
+        "ChatAuth",
         "ChatAPI",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
@@ -160,6 +161,8 @@ let package = Package(
       name: "ChatServer",
       dependencies: [
         "ChatCore",
+        "ChatAuth",
+        "ChatStore",
         "ChatGRPC",
         "ChatConsole",
         "GRPCOperability",
@@ -177,6 +180,7 @@ let package = Package(
       dependencies: [
         "ChatServer",
         "ChatCore",
+        "ChatStore",
         "ChatConsole",
         .product(name: "ArgumentParser", package: "swift-argument-parser"),
         .product(name: "Logging", package: "swift-log"),

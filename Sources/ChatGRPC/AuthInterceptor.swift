@@ -1,4 +1,5 @@
 import ChatAPI
+import ChatAuth
 import ChatCore
 import GRPCCore
 import Synchronization
@@ -34,7 +35,14 @@ public struct AuthInterceptor: ServerInterceptor {
     next: @Sendable (StreamingServerRequest<Input>, ServerContext) async throws -> StreamingServerResponse<Output>
   ) async throws -> StreamingServerResponse<Output> {
     guard let claimed = Self.credential(in: request.metadata) else { throw ChatError.missingAuthorization }
-    let caller = try registry.authenticate(claimed, mode: mode, charge: Self.limited.contains(context.descriptor))
+    let charge = Self.limited.contains(context.descriptor)
+    // An account's token is told apart by its form: no username or session id looks like one.
+    let caller =
+      if AccessToken.looksLikeToken(claimed) {
+        try registry.authenticate(token: TokenHash([UInt8](AccessToken.hash(claimed))), charge: charge)
+      } else {
+        try registry.authenticate(claimed, mode: mode, charge: charge)
+      }
     CallRecord.current?.caller = caller
     return try await Self.$caller.withValue(caller) { try await next(request, context) }
   }

@@ -16,23 +16,26 @@ public enum ChatGRPCServer {
     maxRequestBytes: Int,
     endGrace: Duration = .seconds(2),
     streamCloser: StreamCloser? = nil,
+    accounts: AccountServices = AccountServices(),
     otherServices: [any RegistrableRPCService] = []
   ) -> GRPCServer<Transport> {
     // Connect neither authenticates (it names its user) nor goes through the
     // request log (ChatService logs its failures): interceptor frames stay in
     // every open stream's task for its whole life, 6 KiB per idle session.
-    let chatCalls = ConditionalInterceptor<any ServerInterceptor>.Subject.methods(
-      Set(Chat_V1_ChatService.Method.descriptors.filter { $0 != Chat_V1_ChatService.Method.Connect.descriptor }))
+    typealias Method = Chat_V1_ChatService.Method
+    let chatCalls = Set(Method.descriptors.filter { $0 != Method.Connect.descriptor })
+    // SignUp and SignIn are how a caller gets a credential.
+    let authenticated = chatCalls.subtracting([Method.SignUp.descriptor, Method.SignIn.descriptor])
     return GRPCServer(
       transport: transport,
       services: [
         ChatService(
           registry: registry, logger: logger, maxRequestBytes: maxRequestBytes, endGrace: endGrace,
-          streamCloser: streamCloser)
+          streamCloser: streamCloser, accounts: accounts)
       ] + otherServices,
       interceptorPipeline: [
-        .apply(RequestLogInterceptor(logger: logger, mode: auth), to: chatCalls),
-        .apply(AuthInterceptor(registry: registry, mode: auth), to: chatCalls),
+        .apply(RequestLogInterceptor(logger: logger, mode: auth), to: .methods(chatCalls)),
+        .apply(AuthInterceptor(registry: registry, mode: auth), to: .methods(authenticated)),
       ]
     )
   }

@@ -1,5 +1,7 @@
 import ChatAPI
+import ChatAuth
 import ChatCore
+import Foundation
 import GRPCCore
 import GRPCProtobuf
 import Logging
@@ -19,16 +21,18 @@ public struct ChatService: RegistrableRPCService {
   let endGrace: Duration
   /// Resets the streams of such sessions (nil: a transport without it).
   let streamCloser: StreamCloser?
+  let accounts: AccountServices
 
   public init(
     registry: ChatRegistry, logger: Logger, maxRequestBytes: Int, endGrace: Duration = .seconds(2),
-    streamCloser: StreamCloser? = nil
+    streamCloser: StreamCloser? = nil, accounts: AccountServices = AccountServices()
   ) {
     self.registry = registry
     self.logger = logger
     self.maxRequestBytes = maxRequestBytes
     self.endGrace = endGrace
     self.streamCloser = streamCloser
+    self.accounts = accounts
   }
 
   public func registerMethods<Transport: ServerTransport>(with router: inout RPCRouter<Transport>) {
@@ -40,25 +44,46 @@ public struct ChatService: RegistrableRPCService {
       handler: { request, context in
         let request = try await ServerRequest(stream: request)
         return try connect(
-          request.message, streamHandle: request.metadata[stringValues: StreamCloser.header].first(where: { _ in true }),
+          request.message, credential: AuthInterceptor.credential(in: request.metadata),
+          streamHandle: request.metadata[stringValues: StreamCloser.header].first(where: { _ in true }),
           peer: PeerAddress(grpcPeer: context.remotePeer))
       }
     )
+    // What changes stored state answers OK once the store has committed it.
     router.registerUnary(Method.CreateGroupChat.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_GroupRequest, caller) in
-      try registry.createGroup(request.group, by: caller)
+      try await registry.createGroup(request.group, by: caller).wait()
       return Google_Protobuf_Empty()
     }
     router.registerUnary(Method.JoinGroupChat.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_GroupRequest, caller) in
-      try registry.joinGroup(request.group, by: caller)
+      try await registry.joinGroup(request.group, by: caller).wait()
       return Google_Protobuf_Empty()
     }
     router.registerUnary(Method.LeaveGroupChat.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_GroupRequest, caller) in
-      try registry.leaveGroup(request.group, by: caller)
+      try await registry.leaveGroup(request.group, by: caller).wait()
       return Google_Protobuf_Empty()
     }
     router.registerUnary(Method.SendMessage.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_SendMessageRequest, caller) in
-      try registry.send(request.text, to: request.to.kind(), named: request.to.name, from: caller)
+      try await registry.send(request.text, to: request.to.kind(), named: request.to.name, from: caller).durability.wait()
       return Google_Protobuf_Empty()
+    }
+    router.registerUnary(Method.SignOut.descriptor, maxRequestBytes: maxRequestBytes) { (_: Google_Protobuf_Empty, caller) in
+      try await registry.signOut(caller).wait()
+      return Google_Protobuf_Empty()
+    }
+    router.registerUnary(Method.History.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_HistoryRequest, caller) in
+      let page = try registry.history(
+        request.channel.kind(), named: request.channel.name, before: request.beforeSeq, after: request.afterSeq,
+        limit: request.limit, by: caller)
+      return Chat_V1_HistoryResponse.with {
+        $0.events = page.events.map { Chat_V1_Event($0.event) }
+        $0.hasMore_p = page.hasMore
+      }
+    }
+    router.registerAnonymous(Method.SignUp.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_Credentials) in
+      try await signUp(request)
+    }
+    router.registerAnonymous(Method.SignIn.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_Credentials) in
+      try await signIn(request)
     }
     router.registerUnary(Method.ListChannels.descriptor, maxRequestBytes: maxRequestBytes) { (_: Google_Protobuf_Empty, caller) in
       var response = Chat_V1_ListChannelsResponse()
@@ -71,17 +96,24 @@ public struct ChatService: RegistrableRPCService {
   /// ends. Registration happens inside the producer, which always runs to its
   /// end, so every session that is registered is also ended.
   func connect(
-    _ request: Chat_V1_ConnectRequest, streamHandle: String?, peer: PeerAddress
+    _ request: Chat_V1_ConnectRequest, credential: String?, streamHandle: String?, peer: PeerAddress
   ) throws -> StreamingServerResponse<SharedEvent> {
-    let name: ChatName
+    let identity: ConnectIdentity
     do throws(ChatError) {
-      name = try ChatName.validate(request.username, as: .user)
+      // An account's Connect carries its token; a guest's names its user.
+      if let credential, AccessToken.looksLikeToken(credential) {
+        identity = .account(
+          TokenHash([UInt8](AccessToken.hash(credential))), requested: request.username,
+          resume: request.hasResume ? LogPosition(epoch: request.resume.epoch, seq: request.resume.seq) : nil)
+      } else {
+        identity = .guest(try ChatName.validate(request.username, as: .user))
+      }
     } catch {
       logRefusal(error, user: ChatName(request.username)?.display ?? quoted(request.username), peer: peer)
       throw error
     }
     return StreamingServerResponse { writer in
-      let session = try register(name, peer: peer)
+      let session = try register(identity, peer: peer)
       // When the server ends the session (kick, slow consumer, shutdown),
       // its client has `endGrace` to take the last events and the status;
       // then the stream is reset, which also fails writes stuck behind a
@@ -107,13 +139,28 @@ public struct ChatService: RegistrableRPCService {
   /// `ChatApplication`), so refusals are logged here, as `RequestLogInterceptor`
   /// logs other calls' failures. (Synchronous, to keep the stream's async
   /// frame small: it lives as long as the session.)
-  private func register(_ name: ChatName, peer: PeerAddress) throws(ChatError) -> Session {
+  private func register(_ identity: ConnectIdentity, peer: PeerAddress) throws(ChatError) -> Session {
     do throws(ChatError) {
-      return try registry.connect(name, peer: peer.description)
+      switch identity {
+      case .guest(let name):
+        return try registry.connect(name, peer: peer.description)
+      case .account(let token, let requested, let resume):
+        return try registry.connect(token: token, requested: requested, resume: resume, peer: peer.description)
+      }
     } catch {
-      logRefusal(error, user: name.display, peer: peer)
+      let user: String =
+        switch identity {
+        case .guest(let name): name.display
+        case .account(_, let requested, _): requested.isEmpty ? "(account)" : quoted(requested)
+        }
+      logRefusal(error, user: user, peer: peer)
       throw error
     }
+  }
+
+  private enum ConnectIdentity {
+    case guest(ChatName)
+    case account(TokenHash, requested: String, resume: LogPosition?)
   }
 
   private func logRefusal(_ error: ChatError, user: String, peer: PeerAddress) {
@@ -132,7 +179,7 @@ public struct ChatService: RegistrableRPCService {
       case .events(let batch):
         do {
           try await writer.write(contentsOf: batch)
-          registry.recordWritten(batch.count)
+          registry.recordWritten(batch, to: session)
         } catch {
           registry.disconnect(session)
           throw error
@@ -152,7 +199,7 @@ extension RPCRouter {
   fileprivate mutating func registerUnary<Input: SwiftProtobuf.Message, Output: SwiftProtobuf.Message>(
     _ descriptor: MethodDescriptor,
     maxRequestBytes: Int,
-    _ body: @escaping @Sendable (Input, Caller) throws -> Output
+    _ body: @escaping @Sendable (Input, Caller) async throws -> Output
   ) {
     registerHandler(
       forMethod: descriptor,
@@ -161,7 +208,24 @@ extension RPCRouter {
       handler: { request, _ in
         let input = try await ServerRequest(stream: request).message
         guard let caller = AuthInterceptor.caller else { throw ChatError.missingAuthorization }
-        return StreamingServerResponse(single: ServerResponse(message: try body(input, caller)))
+        return StreamingServerResponse(single: ServerResponse(message: try await body(input, caller)))
+      }
+    )
+  }
+
+  /// Registers a unary method that needs no caller (SignUp, SignIn).
+  fileprivate mutating func registerAnonymous<Input: SwiftProtobuf.Message, Output: SwiftProtobuf.Message>(
+    _ descriptor: MethodDescriptor,
+    maxRequestBytes: Int,
+    _ body: @escaping @Sendable (Input) async throws -> Output
+  ) {
+    registerHandler(
+      forMethod: descriptor,
+      deserializer: SizeLimitedDeserializer<Input>(limit: maxRequestBytes),
+      serializer: ProtobufSerializer<Output>(),
+      handler: { request, _ in
+        let input = try await ServerRequest(stream: request).message
+        return StreamingServerResponse(single: ServerResponse(message: try await body(input)))
       }
     )
   }

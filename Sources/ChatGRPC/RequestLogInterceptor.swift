@@ -1,3 +1,4 @@
+import ChatAuth
 import ChatCore
 import GRPCCore
 import Logging
@@ -46,6 +47,8 @@ public struct RequestLogInterceptor: ServerInterceptor {
     if let caller = record.caller { return caller.user.display }
     // A session token is a credential: only a claimed username is shown.
     guard mode == .username, let claimed = AuthInterceptor.credential(in: metadata) else { return "-" }
+    // An account's token (or anything longer than a name could be) is a credential too.
+    guard claimed.count <= ChatName.maxLength, !AccessToken.looksLikeToken(claimed) else { return "-" }
     return ChatName(claimed)?.display ?? quoted(claimed)
   }
 
@@ -55,7 +58,9 @@ public struct RequestLogInterceptor: ServerInterceptor {
       "peer": "\(PeerAddress(grpcPeer: context.remotePeer))", "code": "\(error.code.grpcName)",
       "error": "\(error.message)",
     ]
-    if let caller = record.caller { metadata["session"] = "\(caller.session)" }
+    if let caller = record.caller {
+      metadata["session"] = caller.session.map { "\($0)" } ?? "account"
+    }
     logger.info("rpc failed", metadata: metadata)
   }
 }

@@ -1,6 +1,8 @@
+import ChatAuth
 import ChatConsole
 import ChatCore
 import ChatGRPC
+import ChatStore
 import GRPCCore
 import GRPCNIOTransportHTTP2
 import GRPCOperability
@@ -41,9 +43,33 @@ public final class ChatApplication: Service, Sendable {
     self.group = ServiceGroup(configuration: configuration)
   }
 
-  /// The standard server: the registry, gRPC over HTTP/2, and the console if configured.
-  public convenience init(configuration: ChatServerConfiguration, logger: Logger) {
-    let registry = ChatRegistry(logger: logger, limits: configuration.limits)
+  /// The standard server: the registry on its store, gRPC over HTTP/2, and
+  /// the console if configured. Throws `StoreError` when the store cannot be
+  /// opened (locked by another server, damaged, or not a chat store).
+  public convenience init(configuration: ChatServerConfiguration, logger: Logger) throws {
+    let registry: ChatRegistry
+    var storeServices: [any Service] = []
+    switch configuration.store {
+    case .memory:
+      registry = ChatRegistry(logger: logger, limits: configuration.limits)
+    case .sqlite(let directory):
+      let store = try SQLiteStore.open(
+        SQLiteStore.Configuration(
+          directory: directory, retention: Retention(messagesPerChannel: configuration.limits.historyLimit)),
+        logger: logger)
+      do {
+        registry = try ChatRegistry(
+          logger: logger, limits: configuration.limits, store: store, format: ProtobufEventEncoding.self)
+      } catch {
+        Task { await store.close() }
+        throw error
+      }
+      // First in the group, so it closes last: after the registry has stored its final positions.
+      storeServices.append(StoreService(store: store, logger: logger))
+    }
+    let accounts = AccountServices(
+      hasher: PasswordHasher(parameters: configuration.passwordHashing),
+      tokenLifetime: configuration.limits.tokenLifetime)
     var transportConfig = configuration.transportConfig
     let silence = TimeAmount(configuration.keepaliveInterval + configuration.keepaliveTimeout)
     transportConfig.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
@@ -68,14 +94,14 @@ public final class ChatApplication: Service, Sendable {
     let server = ChatGRPCServer.make(
       transport: transport, registry: registry, logger: logger, auth: configuration.auth,
       maxRequestBytes: configuration.maxRequestBytes, endGrace: configuration.endGrace,
-      streamCloser: streamCloser, otherServices: [health, reflection])
+      streamCloser: streamCloser, accounts: accounts, otherServices: [health, reflection])
     let listening: @Sendable () async throws -> ListeningAddress = {
       let address = try await transport.listeningAddress
       if let ipv4 = address.ipv4 { return ListeningAddress(host: ipv4.host, port: ipv4.port) }
       if let ipv6 = address.ipv6 { return ListeningAddress(host: ipv6.host, port: ipv6.port) }
       return ListeningAddress(host: "\(address)", port: 0)
     }
-    var services: [any Service] = [
+    var services: [any Service] = storeServices + [
       GRPCServerService(
         server: server, requested: (configuration.host, configuration.port), logger: logger,
         listeningAddress: listening,

@@ -1,3 +1,4 @@
+import ChatAuth
 import ChatConsole
 import ChatCore
 import GRPCNIOTransportHTTP2
@@ -31,6 +32,11 @@ public struct ChatServerConfiguration: Sendable {
   public var shutdownTimeout: Duration = .seconds(3)
   /// The operator console on stdin and stdout; nil runs none (tests do not).
   public var console: ConsoleConfiguration?
+  /// Where accounts, groups and the log are kept. Tests default to memory;
+  /// `chat-server` defaults to SQLite in ./chat-data.
+  public var store = StoreChoice.memory
+  /// scrypt's cost for account passwords (tests use a cheap one).
+  public var passwordHashing = PasswordHasher.Parameters.owasp
 
   public init() {}
 
@@ -68,3 +74,11 @@ public struct TLSFiles: Sendable {
   }
 }
 
+
+/// `--store`: where what outlives a session is kept.
+public enum StoreChoice: Sendable, Equatable {
+  /// Nothing outlives the process; a new log epoch at every start.
+  case memory
+  /// An SQLite database in this directory (created readable by its owner only).
+  case sqlite(directory: String)
+}

@@ -3,6 +3,7 @@ import ChatConsole
 import ChatCore
 import ChatGRPC
 import ChatServer
+import ChatStore
 import Foundation
 import Logging
 
@@ -101,6 +102,24 @@ struct ChatServerCommand: ParsableCommand {
   @Option(help: "Where the console keeps its history (default ~/.chat_server_history; created readable by its owner only).")
   var historyFile: String?
 
+  @Option(help: "Where accounts, groups and the message log are kept: sqlite (in --data-dir, survives restarts) or memory.")
+  var store: StoreKind = .sqlite
+
+  @Option(help: "The directory of the SQLite store (created readable by its owner only; locked while in use).")
+  var dataDir = "./chat-data"
+
+  @Option(help: "Messages kept per channel (group or pair of users), with their member events.")
+  var historyLimit = 1000
+
+  @Option(help: "A Connect that missed more logged events than this replays none (recovered false).")
+  var maxReplay = 1000
+
+  @Option(help: "Sessions one account may hold at once (RESOURCE_EXHAUSTED past it).")
+  var maxSessionsPerUser = 10
+
+  @Option(help: "How long an account's token is valid: a number with s, m, h or d (e.g. 30d).")
+  var tokenTtl = "30d"
+
   func validate() throws {
     guard (0...65535).contains(port) else {
       throw ValidationError("--port \(port) is not a port number: use 0 to 65535.")
@@ -122,6 +141,14 @@ struct ChatServerCommand: ParsableCommand {
     for (flag, value) in [("--keepalive-interval", keepaliveInterval), ("--keepalive-timeout", keepaliveTimeout)]
     where !(value > 0 && value.isFinite) {
       throw ValidationError("\(flag) \(value) must be a positive number of seconds.")
+    }
+    for (flag, value) in [
+      ("--history-limit", historyLimit), ("--max-replay", maxReplay), ("--max-sessions-per-user", maxSessionsPerUser),
+    ] where value < 1 {
+      throw ValidationError("\(flag) \(value) must be at least 1.")
+    }
+    guard Self.parseDuration(tokenTtl) != nil else {
+      throw ValidationError("--token-ttl \(tokenTtl) is not a duration: use a positive number with s, m, h or d (e.g. 30d).")
     }
     guard (tlsCert == nil) == (tlsKey == nil) else {
       throw ValidationError("--tls-cert and --tls-key go together: give both or neither.")
@@ -165,11 +192,21 @@ struct ChatServerCommand: ParsableCommand {
       configuration.tls = TLSFiles(certificateChain: tlsCert, privateKey: tlsKey)
     }
     configuration.console = console
+    configuration.store = store == .memory ? .memory : .sqlite(directory: dataDir)
+    configuration.limits.historyLimit = historyLimit
+    configuration.limits.maxReplay = maxReplay
+    configuration.limits.maxSessionsPerUser = maxSessionsPerUser
+    configuration.limits.tokenLifetime = Self.parseDuration(tokenTtl)!
     do {
       try await ChatApplication(configuration: configuration, logger: logger).run()
     } catch let failure as ListenFailure {
       logger.critical("cannot listen", metadata: ["address": "\(failure.host):\(failure.port)", "reason": "\(failure.reason)"])
       FileDescriptorLogSink.standardError.write(line: "\(failure)\n")
+      logger.notice("stopped", metadata: ["exit": "1"])
+      return 1
+    } catch let failure as StoreError {
+      logger.critical("cannot open the store", metadata: ["directory": "\(dataDir)", "reason": "\(failure)"])
+      FileDescriptorLogSink.standardError.write(line: "cannot open the store in \(dataDir): \(failure)\n")
       logger.notice("stopped", metadata: ["exit": "1"])
       return 1
     } catch {
@@ -185,3 +222,24 @@ struct ChatServerCommand: ParsableCommand {
 
 extension Logger.Level: @retroactive ExpressibleByArgument {}
 extension AuthMode: ExpressibleByArgument {}
+
+/// `--store`.
+enum StoreKind: String, ExpressibleByArgument, CaseIterable {
+  case sqlite
+  case memory
+}
+
+extension ChatServerCommand {
+  /// `30d`, `12h`, `15m`, `90s` (or plain seconds); nil if not a positive duration.
+  static func parseDuration(_ text: String) -> Duration? {
+    let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
+    var number = Substring(text)
+    var scale = 1.0
+    if let last = text.last, let unit = units[last] {
+      number = number.dropLast()
+      scale = unit
+    }
+    guard let value = Double(number), value > 0, value.isFinite else { return nil }
+    return .seconds(value * scale)
+  }
+}

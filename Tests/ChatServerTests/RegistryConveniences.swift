@@ -26,7 +26,7 @@ extension ChatRegistry {
   @discardableResult
   func send(_ text: String, to channel: Chat_V1_Channel, from name: String) throws(ChatError) -> UInt64 {
     let caller = try caller(name)
-    return try send(text, to: channel.kind(), named: channel.name, from: caller)
+    return try send(text, to: channel.kind(), named: channel.name, from: caller).id
   }
 
   func listChannels(for name: String) throws(ChatError) -> [Chat_V1_Channel] {

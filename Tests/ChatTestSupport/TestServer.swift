@@ -44,8 +44,10 @@ public final class TestServer: Sendable {
     configuration.port = 0
     configuration.handleSignals = false
     configuration.limits.rateLimit = nil
+    // scrypt at its real cost would make every SignUp take a quarter of a second.
+    configuration.passwordHashing = .fastForTests
     configure(&configuration)
-    let app = ChatApplication(configuration: configuration, logger: logger)
+    let app = try ChatApplication(configuration: configuration, logger: logger)
     self.app = app
     runTask = Task { try await app.run() }
     port = try await withTimeout(10, "the server to listen") { try await app.listeningAddress().port }

@@ -1,0 +1,71 @@
+import ChatAPI
+import ChatAuth
+import ChatCore
+import Foundation
+import GRPCCore
+import SwiftProtobuf
+
+/// What SignUp and SignIn need beyond the registry: the password hasher, the
+/// sign-in throttle and how long tokens live.
+public struct AccountServices: Sendable {
+  let hasher: PasswordHasher
+  let throttle: SignInThrottle
+  let tokenLifetime: Duration
+
+  public init(
+    hasher: PasswordHasher = PasswordHasher(), throttle: SignInThrottle = SignInThrottle(),
+    tokenLifetime: Duration = .seconds(30 * 86_400)
+  ) {
+    self.hasher = hasher
+    self.throttle = throttle
+    self.tokenLifetime = tokenLifetime
+  }
+
+  /// A new token and its expiry.
+  func issueToken() -> (token: String, hash: TokenHash, expires: Date) {
+    let token = AccessToken.generate()
+    let seconds = Double(tokenLifetime.components.seconds)
+    return (token, TokenHash([UInt8](AccessToken.hash(token))), Date().addingTimeInterval(seconds))
+  }
+}
+
+extension ChatService {
+  func signUp(_ request: Chat_V1_Credentials) async throws -> Chat_V1_AuthToken {
+    let name = try ChatName.validate(request.username, as: .user)
+    try Self.validatePassword(request.password)
+    let hash = try await accounts.hasher.hash(request.password)
+    let issued = accounts.issueToken()
+    try await registry.signUp(name, passwordHash: hash, token: issued.hash, expires: issued.expires).wait()
+    return Self.authToken(issued.token, expires: issued.expires)
+  }
+
+  func signIn(_ request: Chat_V1_Credentials) async throws -> Chat_V1_AuthToken {
+    let name = try ChatName.validate(request.username, as: .user)
+    try Self.validatePassword(request.password)
+    if let retryAfter = accounts.throttle.retryAfter(name.key) {
+      throw ChatError.signInThrottled(name.display, retryAfter: retryAfter)
+    }
+    // An unknown name costs the same hash as a wrong password.
+    let stored = registry.passwordHash(of: name)
+    guard await accounts.hasher.verify(request.password, against: stored?.hash) else {
+      accounts.throttle.recordFailure(name.key)
+      throw ChatError.badCredentials
+    }
+    accounts.throttle.recordSuccess(name.key)
+    let issued = accounts.issueToken()
+    try await registry.signIn(name, token: issued.hash, expires: issued.expires).wait()
+    return Self.authToken(issued.token, expires: issued.expires)
+  }
+
+  private static func validatePassword(_ password: String) throws(ChatError) {
+    let bytes = password.utf8.count
+    guard (8...256).contains(bytes) else { throw .invalidPassword(bytes: bytes) }
+  }
+
+  private static func authToken(_ token: String, expires: Date) -> Chat_V1_AuthToken {
+    .with {
+      $0.token = token
+      $0.expiresAt = Google_Protobuf_Timestamp(date: expires)
+    }
+  }
+}
