@@ -161,6 +161,12 @@ final class ServerProcess: Sendable {
     }
   }
 
+  /// `arguments`, on the memory store unless they name one: tests run in
+  /// parallel and must not share ./chat-data.
+  static func withStore(_ arguments: [String]) -> [String] {
+    arguments.contains("--store") ? arguments : arguments + ["--store", "memory"]
+  }
+
   /// Starts the server with stdin, stdout and stderr pipes.
   static func start(_ arguments: [String] = []) async throws -> ServerProcess {
     let stdin = Pipe()
@@ -168,7 +174,7 @@ final class ServerProcess: Sendable {
     let stderr = Pipe()
     let process = Process()
     process.executableURL = try executable
-    process.arguments = ["--port", "0"] + arguments
+    process.arguments = ["--port", "0"] + withStore(arguments)
     process.standardInput = stdin
     process.standardOutput = stdout
     process.standardError = stderr
@@ -189,7 +195,7 @@ final class ServerProcess: Sendable {
     _ = fcntl(controller, F_SETFD, FD_CLOEXEC)
     let process = Process()
     process.executableURL = try executable
-    process.arguments = ["--port", "0"] + arguments
+    process.arguments = ["--port", "0"] + withStore(arguments)
     process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     let handle = FileHandle(fileDescriptor: terminal, closeOnDealloc: true)
     process.standardInput = handle

@@ -14,7 +14,7 @@ struct ServerProcessTests {
   private func run(_ arguments: [String], seconds: Double = 20) async throws -> (status: Int32, stderr: String) {
     let process = Process()
     process.executableURL = try ServerProcess.executable
-    process.arguments = arguments + ["--no-console"]
+    process.arguments = ServerProcess.withStore(arguments) + ["--no-console"]
     let stderr = Pipe()
     process.standardError = stderr
     process.standardOutput = FileHandle.nullDevice

@@ -19,6 +19,8 @@ extension TestServer {
 /// buffered for the test, and the unary calls with `authorization` set.
 final class TestUser: Sendable {
   let name: String
+  /// An account's bearer token; nil for a guest.
+  let token: String?
   let client: GRPCClient<HTTP2ClientTransport.Posix>
   let chat: Chat_V1_ChatService.Client<HTTP2ClientTransport.Posix>
   private let inbox: Inbox
@@ -27,9 +29,11 @@ final class TestUser: Sendable {
 
   private init(
     name: String, port: Int, security: HTTP2ClientTransport.Posix.TransportSecurity,
-    config: HTTP2ClientTransport.Posix.Config
+    config: HTTP2ClientTransport.Posix.Config, token: String? = nil, resume: Chat_V1_StreamPosition? = nil
   ) throws {
     self.name = name
+    self.token = token
+    let metadata: Metadata = token.map { ["authorization": .string("Bearer \($0)")] } ?? [:]
     client = GRPCClient(
       transport: try .http2NIOPosix(
         target: .ipv4(address: "127.0.0.1", port: port), transportSecurity: security, config: config))
@@ -40,7 +44,11 @@ final class TestUser: Sendable {
     streamTask = Task { [chat] in
       defer { inbox.finish() }
       do {
-        try await chat.connect(.with { $0.username = name }) { response in
+        let request = Chat_V1_ConnectRequest.with {
+          $0.username = name
+          if let resume { $0.resume = resume }
+        }
+        try await chat.connect(request, metadata: metadata) { response in
           for try await event in response.messages { inbox.append(event) }
         }
         return nil
@@ -71,6 +79,27 @@ final class TestUser: Sendable {
       throw RPCError(code: .internalError, message: "first event is not Welcome: \(event)")
     }
     return (user, welcome)
+  }
+
+  /// Connects a session of an account with its token and waits for Welcome.
+  static func connectAccount(
+    _ name: String, token: String, port: Int, resume: Chat_V1_StreamPosition? = nil
+  ) async throws -> (user: TestUser, welcome: Chat_V1_Welcome) {
+    let user = try TestUser(
+      name: name, port: port, security: .plaintext, config: .defaults, token: token, resume: resume)
+    let event = try await user.next()
+    guard case .welcome(let welcome)? = event.kind else {
+      throw RPCError(code: .internalError, message: "first event is not Welcome: \(event)")
+    }
+    return (user, welcome)
+  }
+
+  /// An account's Connect that must fail; returns its error.
+  static func failingAccountConnect(_ name: String, token: String, port: Int) async -> RPCError? {
+    guard let user = try? TestUser(name: name, port: port, security: .plaintext, config: .defaults, token: token)
+    else { return nil }
+    defer { user.close() }
+    return await user.streamEnd()
   }
 
   /// Starts a Connect that must fail; returns its error.
@@ -108,7 +137,7 @@ final class TestUser: Sendable {
     }
   }
 
-  var auth: Metadata { ["authorization": .string(name)] }
+  var auth: Metadata { ["authorization": .string(token.map { "Bearer \($0)" } ?? name)] }
 
   func create(_ group: String) async throws {
     _ = try await chat.createGroupChat(.with { $0.group = group }, metadata: auth)
@@ -129,6 +158,23 @@ final class TestUser: Sendable {
         $0.to.type = type
         $0.text = text
       }, metadata: auth)
+  }
+
+  func history(
+    _ name: String, _ type: Chat_V1_ChannelType, before: UInt64 = 0, after: UInt64 = 0, limit: UInt32 = 0
+  ) async throws -> Chat_V1_HistoryResponse {
+    try await chat.history(
+      .with {
+        $0.channel.name = name
+        $0.channel.type = type
+        $0.beforeSeq = before
+        $0.afterSeq = after
+        $0.limit = limit
+      }, metadata: auth)
+  }
+
+  func signOut() async throws {
+    _ = try await chat.signOut(.init(), metadata: auth)
   }
 
   func list() async throws -> [Chat_V1_Channel] {
