@@ -349,8 +349,18 @@ public final class ChatRegistry: Sendable {
   public func recordWritten(_ batch: [SharedEvent], to session: Session) {
     eventsWritten.add(batch.count, ordering: .relaxed)
     batchesWritten.add(1, ordering: .relaxed)
-    if let position = session.accountPosition, let last = batch.last(where: { $0.seq > 0 }) {
-      position.advance(to: last.seq)
+    guard let position = session.accountPosition else { return }
+    // A written Welcome moves the position to where the stream starts: what
+    // came before was replayed, or the client was told it was not.
+    for event in batch.reversed() {
+      if event.seq > 0 {
+        position.advance(to: event.seq)
+        return
+      }
+      if case .welcome(let welcome) = event.event.kind {
+        position.advance(to: welcome.position.seq)
+        return
+      }
     }
   }
 
