@@ -10,8 +10,12 @@ extension OperatorConsole {
     ConsoleCommand(
       name: "members", arguments: [.required("group", .group)], help: "list a group's members", handler: members),
     ConsoleCommand(
+      name: "accounts", arguments: [], help: "list accounts: open sessions, groups, last seen", handler: accounts),
+    ConsoleCommand(
+      name: "sessions", arguments: [.required("user", .user)], help: "list a user's open sessions", handler: sessions),
+    ConsoleCommand(
       name: "kick", arguments: [.required("user", .user), .optional("reason", .text)],
-      help: "end a user's session (PERMISSION_DENIED); they leave every group", handler: kick),
+      help: "end every session of a user (PERMISSION_DENIED); they leave every group", handler: kick),
     ConsoleCommand(
       name: "broadcast", arguments: [.required("text", .text)], help: "send a notice to every connected session",
       handler: broadcast),
@@ -58,6 +62,38 @@ extension OperatorConsole {
       return .error("no group \(quoted(name.display)): 'groups' lists the groups.")
     }
     return ConsoleReply(lines: group.members)
+  }
+
+  private static func accounts(_ console: OperatorConsole, _: [String]) -> ConsoleReply {
+    console.logger.debug("console command", metadata: ["command": "accounts"])
+    let accounts = console.registry.accounts()
+    let now = console.now()
+    let width = accounts.map(\.name.count).max() ?? 0
+    var lines = accounts.map { account in
+      let seen =
+        account.lastSeen.map { "offline, last seen \(duration(now.timeIntervalSince($0))) ago" }
+        ?? "online, \(counted(account.sessions, "session"))"
+      return "\(padded(account.name, width))  \(seen)  \(listed(account.groups.sorted(), "group"))"
+    }
+    lines.append(counted(accounts.count, "account"))
+    return ConsoleReply(lines: lines)
+  }
+
+  private static func sessions(_ console: OperatorConsole, _ arguments: [String]) -> ConsoleReply {
+    console.logger.debug("console command", metadata: ["command": "sessions"])
+    guard let name = ChatName(arguments[0]) else {
+      return .error(ChatError.invalidName(.user, arguments[0]).message)
+    }
+    guard let found = console.registry.sessions(of: name) else {
+      return .error("no user or account \(quoted(name.display)): 'users' and 'accounts' list them.")
+    }
+    let now = console.now()
+    var lines = found.sessions.map { session in
+      "session \(session.tag)  connected \(session.connectedAt.formatted(.iso8601)) "
+        + "(\(duration(now.timeIntervalSince(session.connectedAt))) ago)  \(counted(session.queuedEvents, "event")) queued"
+    }
+    lines.append("\(found.user) (\(found.account ? "account" : "guest")): \(counted(found.sessions.count, "open session"))")
+    return ConsoleReply(lines: lines)
   }
 
   private static func stats(_ console: OperatorConsole, _: [String]) -> ConsoleReply {
@@ -110,7 +146,7 @@ extension OperatorConsole {
       ended = try console.registry.kick(arguments[0], reason: reason)
     } catch {
       guard case .noSuchUser(let name) = error else { return .error(error.message) }
-      return .error("no connected user \(quoted(name)): 'users' lists who is connected.")
+      return .error("no user or account \(quoted(name)): 'users' and 'accounts' list them.")
     }
     console.logger.notice(
       "console kick",

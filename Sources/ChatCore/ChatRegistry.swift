@@ -326,6 +326,34 @@ public final class ChatRegistry: Sendable {
       }.sorted { $0.name.lowercased() < $1.name.lowercased() })
   }
 
+  /// Every account, sorted case-insensitively: sessions, groups, last seen.
+  public func accounts() -> [AccountSummary] {
+    let found = state.withLock { state in
+      state.users.values.compactMap { user in
+        user.account.map { account in
+          AccountSummary(
+            name: user.name.display, sessions: user.sessions.count,
+            groups: user.groups.compactMap { state.groups[$0]?.name.display }, lastSeen: account.lastSeen)
+        }
+      }
+    }
+    return found.sorted { $0.name.lowercased() < $1.name.lowercased() }
+  }
+
+  /// The open sessions of `name` (guest or account), oldest first; nil if no such user.
+  public func sessions(of name: ChatName) -> (user: String, account: Bool, sessions: [SessionSummary])? {
+    state.withLock { state in
+      state.users[name.key].map { user in
+        (
+          user.name.display, user.account != nil,
+          user.sessions.values.sorted { $0.tag < $1.tag }.map {
+            SessionSummary(tag: $0.tag, connectedAt: $0.connectedAt, queuedEvents: $0.queue.pendingCount)
+          }
+        )
+      }
+    }
+  }
+
   /// The names of connected users, unsorted (for completion).
   public func userNames() -> [String] {
     state.withLock { $0.users.values.map(\.name.display) }

@@ -39,3 +39,21 @@ public struct RegistryCounts: Sendable {
   /// Stream writes those events took (several events can share one).
   public internal(set) var batchesWritten = 0
 }
+
+/// One account, for the console's `accounts`.
+public struct AccountSummary: Sendable {
+  public let name: String
+  /// Open sessions (0: offline).
+  public let sessions: Int
+  public let groups: [String]
+  /// When its last session ended; nil while online.
+  public let lastSeen: Date?
+}
+
+/// One open session, for the console's `sessions`.
+public struct SessionSummary: Sendable {
+  public let tag: SessionTag
+  public let connectedAt: Date
+  /// Events queued for it and not yet taken by its writer.
+  public let queuedEvents: Int
+}

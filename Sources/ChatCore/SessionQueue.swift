@@ -131,6 +131,9 @@ public final class SessionQueue: Sendable {
     if let ended { handler(ended) }
   }
 
+  /// Events waiting for the writer.
+  public var pendingCount: Int { state.withLock { $0.pending.count } }
+
   public func takeReady() -> Next? {
     state.withLock { Self.takeReady(&$0) }
   }

@@ -51,10 +51,10 @@ struct ConsoleInterpreterTests {
   func helpList() throws {
     let c = try ConsoleHarness()
     let reply = c.run("help")
-    #expect(reply.lines.count == 8)
+    #expect(reply.lines.count == 10)
     #expect(reply.lines.map { String($0.prefix { $0 != " " }) }
-      == ["users", "groups", "members", "kick", "broadcast", "stats", "help", "shutdown"])
-    #expect(reply.lines.contains("kick <user> [reason]  end a user's session (PERMISSION_DENIED); they leave every group"))
+      == ["users", "groups", "members", "accounts", "sessions", "kick", "broadcast", "stats", "help", "shutdown"])
+    #expect(reply.lines.contains("kick <user> [reason]  end every session of a user (PERMISSION_DENIED); they leave every group"))
     #expect(reply.lines.contains { $0.hasPrefix("members <group>       list a group's members") })
     #expect(reply.action == .none)
   }
@@ -197,7 +197,7 @@ struct ConsoleInterpreterTests {
       WrongLine("members nowhere", "error: no group 'nowhere': 'groups' lists the groups."),
       WrongLine("members bad!", "error: invalid group name 'bad!': use 1 to 32 characters from A-Z a-z 0-9 _ - ."),
       WrongLine("kick", "error: kick needs <user>: usage: kick <user> [reason]"),
-      WrongLine("kick ghost", "error: no connected user 'ghost': 'users' lists who is connected."),
+      WrongLine("kick ghost", "error: no user or account 'ghost': 'users' and 'accounts' list them."),
       WrongLine("kick bad! spam", "error: invalid username 'bad!': use 1 to 32 characters from A-Z a-z 0-9 _ - ."),
       WrongLine(
         "kick bob a\u{7}b",
@@ -231,11 +231,11 @@ struct ConsoleInterpreterTests {
   @Test(
     "completion offers command names, then live user or group names, case-insensitively",
     arguments: [
-      ("", ["users", "groups", "members", "kick", "broadcast", "stats", "help", "shutdown"]),
-      ("s", ["stats", "shutdown"]), ("KI", ["kick"]), ("  gr", ["groups"]),
+      ("", ["users", "groups", "members", "accounts", "sessions", "kick", "broadcast", "stats", "help", "shutdown"]),
+      ("s", ["sessions", "stats", "shutdown"]), ("KI", ["kick"]), ("  gr", ["groups"]),
       ("kick ", ["alice", "Bob", "carol"]), ("kick b", ["Bob"]), ("KICK B", ["Bob"]),
       ("members ", ["dev", "Lounge"]), ("members l", ["Lounge"]),
-      ("help sh", ["shutdown"]), ("help ", ["users", "groups", "members", "kick", "broadcast", "stats", "help", "shutdown"]),
+      ("help sh", ["shutdown"]), ("help ", ["users", "groups", "members", "accounts", "sessions", "kick", "broadcast", "stats", "help", "shutdown"]),
       ("kick bob sp", []), ("broadcast h", []), ("users ", []), ("members lounge ", []), ("nope ", []), ("x", []),
     ] as [(String, [String])])
   func completions(line: String, expected: [String]) throws {
