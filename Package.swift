@@ -101,6 +101,7 @@ let package = Package(
       dependencies: [
         "ChatAuth",
         .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "_CryptoExtras", package: "swift-crypto"),
         .product(name: "JWTKit", package: "jwt-kit"),
       ],
       swiftSettings: swiftSettings
