@@ -16,6 +16,8 @@ final class FakeChatCalls: ChatCalls {
     var made: [String] = []
     /// What History answers from, whatever the channel.
     var log: [Chat_V1_Event] = []
+    /// What History fails with, if anything.
+    var historyFailure: (any Error & Sendable)?
   }
   private let state: Mutex<State>
 
@@ -29,6 +31,10 @@ final class FakeChatCalls: ChatCalls {
   /// History answers with these events.
   func setLog(_ events: [Chat_V1_Event]) {
     state.withLock { $0.log = events }
+  }
+
+  func failHistory(with error: any Error & Sendable) {
+    state.withLock { $0.historyFailure = error }
   }
 
   func fail(with errors: any Error & Sendable...) {
@@ -53,7 +59,8 @@ final class FakeChatCalls: ChatCalls {
   func send(_ text: String, to target: ChatTarget) async throws { try call("send \(target) \(text)") }
   func history(of target: ChatTarget, beforeSeq: UInt64, limit: Int) async throws -> Chat_V1_HistoryResponse {
     try call("history \(target) before \(beforeSeq) limit \(limit)")
-    return state.withLock { state in
+    return try state.withLock { state in
+      if let failure = state.historyFailure { throw failure }
       // The newest first, as History pages before_seq.
       let older = state.log.filter { beforeSeq == 0 || $0.seq < beforeSeq }.sorted { $0.seq > $1.seq }
       return .with {

@@ -115,7 +115,7 @@ struct ChatSession: Sendable {
         await state.waitForChange(after: generation)
         continue
       }
-      if let backoff, welcomed || reconnecting, Self.isReconnectable(error) {
+      if let backoff, welcomed || reconnecting, ReconnectBackoff.isReconnectable(error) {
         let delay = backoff.delay(forAttempt: attempt)
         attempt += 1
         let seconds = (Double(delay.components.seconds) + Double(delay.components.attoseconds) * 1e-18)
@@ -166,15 +166,6 @@ struct ChatSession: Sendable {
       group.cancelAll()
       return changed
     }
-  }
-
-  /// UNAVAILABLE (the server went away or is restarting) and failures that are not statuses
-  /// (the connection broke) are worth another try; a status the server chose (kicked, signed
-  /// out, too slow) is not.
-  static func isReconnectable(_ error: (any Error)?) -> Bool {
-    guard let error else { return false }
-    guard let rpcError = error as? RPCError else { return !(error is CancellationError) }
-    return rpcError.code == .unavailable
   }
 
   /// One Connect stream, until it ends or the identity changes.

@@ -1,3 +1,5 @@
+import GRPCCore
+
 /// How long to wait before each attempt to reconnect: 0.5 s, doubling up to 15 s, each wait
 /// drawn from its upper three quarters so that clients dropped together do not return together.
 public struct ReconnectBackoff: Sendable, Equatable {
@@ -26,5 +28,14 @@ public struct ReconnectBackoff: Sendable, Equatable {
   /// The wait before attempt `attempt`; `random` in 0..<1 (tests pass their own).
   public func delay(forAttempt attempt: Int, random: Double = Double.random(in: 0..<1)) -> Duration {
     base(forAttempt: attempt) * (1 - jitter * random)
+  }
+
+  /// UNAVAILABLE (the server went away or is restarting) and failures that are not statuses
+  /// (the connection broke) are worth another try; a status the server chose (kicked, signed
+  /// out, too slow) is not, and neither is a stream closed without an error.
+  public static func isReconnectable(_ error: (any Error)?) -> Bool {
+    guard let error else { return false }
+    guard let rpcError = error as? RPCError else { return !(error is CancellationError) }
+    return rpcError.code == .unavailable
   }
 }

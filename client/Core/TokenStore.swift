@@ -97,12 +97,11 @@ public struct TokenStore: Sendable {
     return token
   }
 
-  /// The names of the accounts with a saved token, sorted.
+  /// The names of the accounts with a kept token (as their files name them: lowercase), sorted.
+  /// `load` then says whether each file can be used.
   public func usernames() -> [String] {
     let files = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-    return files.filter { $0.hasSuffix(".token") }
-      .compactMap { name in (try? load(String(name.dropLast(".token".count))))?.username }
-      .sorted { $0.lowercased() < $1.lowercased() }
+    return files.filter { $0.hasSuffix(".token") }.map { String($0.dropLast(".token".count)) }.sorted()
   }
 
   /// Forgets the token for `username`; nothing if there is none.
