@@ -242,6 +242,9 @@ let package = Package(
         // Not imported: the end-to-end tests run the built executable.
         "chat-client",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
+        // A stand-in server for the account side (FakeAccountServer).
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "InMemoryLogging", package: "swift-log"),
       ],
