@@ -102,6 +102,7 @@ let package = Package(
       dependencies: [
         "ChatAuth",
         .product(name: "Crypto", package: "swift-crypto"),
+        .product(name: "_CryptoExtras", package: "swift-crypto"),
         .product(name: "JWTKit", package: "jwt-kit"),
       ],
       swiftSettings: swiftSettings
@@ -246,6 +247,9 @@ let package = Package(
         // Not imported: the end-to-end tests run the built executable.
         "chat-client",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
+        // A stand-in server for the account side (FakeAccountServer).
+        .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
+        .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "InMemoryLogging", package: "swift-log"),
       ],

@@ -4,7 +4,11 @@ import _CryptoExtras
 
 /// Hashes passwords with scrypt and verifies them, off Swift's cooperative pool and NIO's event
 /// loops: each hash takes about 128 MiB and a few hundred milliseconds at `.owasp`, so it runs on
-/// a small dedicated pool of `maxConcurrent` threads and callers await it.
+/// a small dedicated pool of `maxConcurrent` threads and callers await it (queued in order
+/// when all are busy).
+///
+/// Make one for the server and share it: each instance starts its own threads (copies share
+/// them), which stop when the last copy goes.
 public struct PasswordHasher: Sendable {
   /// scrypt's cost: N = 2^log2N, block size r, parallelism p. Memory is 128 · N · r · p bytes.
   public struct Parameters: Sendable, Hashable, CustomStringConvertible {
@@ -80,7 +84,10 @@ public struct PasswordHasher: Sendable {
     PasswordHash(encoded: stored)?.parameters != parameters
   }
 
-  private func derive(_ password: String, salt: [UInt8], parameters: Parameters) async throws
+  /// Hashes computed so far and the most computed at once (what the tests check).
+  var jobCounts: HashingThreadPool.JobCounts { pool.jobCounts }
+
+  func derive(_ password: String, salt: [UInt8], parameters: Parameters) async throws
     -> [UInt8]
   {
     // NFC, so the same password typed on systems that compose accents differently matches.

@@ -210,13 +210,49 @@ struct ChatClientEndToEndTests {
     try await server.stop()
   }
 
-  @Test("a server shutting down ends the session with UNAVAILABLE and status 1")
+  @Test("with --no-reconnect, a server shutting down ends the session with UNAVAILABLE and status 1")
   func shutdown() async throws {
     let server = try await TestServer()
-    let alice = try ChatClientProcess("alice", port: server.port)
+    let alice = try ChatClientProcess("alice", port: server.port, arguments: ["--no-reconnect"])
     try await alice.expect("* connected as alice")
     try await server.stop()
     try await alice.expect("! disconnected: UNAVAILABLE: the server is shutting down.")
     #expect(try await alice.exitStatus() == 1)
+  }
+
+  @Test("a server that restarts is reconnected to, and the client says events may be missing")
+  func reconnect() async throws {
+    let server = try await TestServer()
+    let port = server.port
+    let alice = try ChatClientProcess("alice", port: port)
+    try await alice.expect("* connected as alice")
+    alice.type("/create g")
+    try await alice.expect("* alice joined #g")
+
+    try await server.stop()
+    try await alice.expect("! disconnected: UNAVAILABLE: the server is shutting down. (reconnecting in ")
+    let restarted = try await TestServer { $0.port = port }
+    // A guest's Welcome never recovers anything; the backoff is at most 0.5 + 1 + 2 + 4 s by then.
+    try await alice.expect("* reconnected; some events may be missing (use /history)", seconds: 20)
+    alice.type("/create g")
+    try await alice.expect("* alice joined #g")
+    try alice.endInput()
+    #expect(try await alice.exitStatus() == 0)
+    try await restarted.stop()
+  }
+
+  @Test("without a name or a kept token the client is not connected, and says what to do")
+  func notConnected() async throws {
+    let server = try await TestServer()
+    let client = try ChatClientProcess(nil, port: server.port)
+    try await client.expect("* not connected to 127.0.0.1:\(server.port): /signup <name> or /signin <name>")
+    client.type("/list")
+    try await client.expect("! not connected: /signup <name> or /signin <name> first")
+    client.type("/signin alice")
+    client.type("not echoed 1")
+    client.type("/quit")
+    #expect(try await client.exitStatus() == 0)
+    #expect(!client.output.everything.contains { $0.contains("not echoed") }, "\(client.output.everything)")
+    try await server.stop()
   }
 }

@@ -11,16 +11,33 @@ final class ChatClientProcess {
   private let input = Pipe()
   private let exit: ProcessExit
 
-  init(_ name: String, port: Int, arguments: [String] = []) throws {
+  /// Where this client keeps account tokens: a new directory unless a test shares one.
+  let tokenDirectory: URL
+
+  /// - Parameters:
+  ///   - name: the name argument; nil starts the client without one.
+  ///   - environment: added to the test's (`CHAT_PASSWORD`, say).
+  init(
+    _ name: String?, port: Int, arguments: [String] = [], tokenDirectory: URL? = nil,
+    environment: [String: String] = [:]
+  ) throws {
+    let tokenDirectory =
+      tokenDirectory
+      ?? FileManager.default.temporaryDirectory.appendingPathComponent("chat-client-e2e-\(UUID().uuidString)")
+    self.tokenDirectory = tokenDirectory
     // A client that has exited must fail the test, not kill it when the
     // test writes to its standard input.
     signal(SIGPIPE, SIG_IGN)
-    self.name = name
+    self.name = name ?? "(no name)"
     let process = Process()
     self.process = process
     exit = ProcessExit(process)
     process.executableURL = try Self.executable()
-    process.arguments = [name, "--server", "127.0.0.1:\(port)"] + arguments
+    process.arguments =
+      (name.map { [$0] } ?? []) + ["--server", "127.0.0.1:\(port)", "--token-dir", tokenDirectory.path] + arguments
+    if !environment.isEmpty {
+      process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    }
     process.standardInput = input
     let stdout = Pipe()
     process.standardOutput = stdout

@@ -85,7 +85,11 @@ struct ClientCommandTests {
     for name in ClientCommand.names {
       #expect(ClientCommand.helpText.contains { $0.hasPrefix("  \(name)") }, "\(name)")
     }
-    #expect(ClientCommand.names == ["/create", "/join", "/leave", "/list", "/msg", "/say", "/to", "/help", "/quit"])
+    #expect(
+      ClientCommand.names == [
+        "/create", "/join", "/leave", "/list", "/msg", "/say", "/to", "/history", "/signup", "/signin", "/signout",
+        "/help", "/quit",
+      ])
   }
 }
 

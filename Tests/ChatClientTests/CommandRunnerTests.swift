@@ -14,6 +14,10 @@ final class FakeChatCalls: ChatCalls {
     var lastMemberOf: Set<String>
     var failures: [any Error & Sendable] = []
     var made: [String] = []
+    /// What History answers from, whatever the channel.
+    var log: [Chat_V1_Event] = []
+    /// What History fails with, if anything.
+    var historyFailure: (any Error & Sendable)?
   }
   private let state: Mutex<State>
 
@@ -23,6 +27,15 @@ final class FakeChatCalls: ChatCalls {
 
   /// Every call made, as `send #general hi`, `leave general`, `list`.
   var made: [String] { state.withLock { $0.made } }
+
+  /// History answers with these events.
+  func setLog(_ events: [Chat_V1_Event]) {
+    state.withLock { $0.log = events }
+  }
+
+  func failHistory(with error: any Error & Sendable) {
+    state.withLock { $0.historyFailure = error }
+  }
 
   func fail(with errors: any Error & Sendable...) {
     state.withLock { $0.failures += errors }
@@ -44,6 +57,27 @@ final class FakeChatCalls: ChatCalls {
     }
   }
   func send(_ text: String, to target: ChatTarget) async throws { try call("send \(target) \(text)") }
+  func history(of target: ChatTarget, beforeSeq: UInt64, limit: Int) async throws -> Chat_V1_HistoryResponse {
+    try call("history \(target) before \(beforeSeq) limit \(limit)")
+    return try state.withLock { state in
+      if let failure = state.historyFailure { throw failure }
+      // The newest first, as History pages before_seq.
+      let older = state.log.filter { beforeSeq == 0 || $0.seq < beforeSeq }.sorted { $0.seq > $1.seq }
+      return .with {
+        $0.events = Array(older.prefix(limit))
+        $0.hasMore_p = older.count > limit
+      }
+    }
+  }
+  func signUp(_ username: String, password: String) async throws -> AccountToken {
+    try call("signup \(username)")
+    return AccountToken(username: username, token: "ct_issued", expiresAt: nil)
+  }
+  func signIn(_ username: String, password: String) async throws -> AccountToken {
+    try call("signin \(username)")
+    return AccountToken(username: username, token: "ct_issued", expiresAt: nil)
+  }
+  func signOut() async throws { try call("signout") }
   func listChannels() async throws -> [Chat_V1_Channel] {
     try call("list")
     return state.withLock { state in

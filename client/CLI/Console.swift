@@ -6,7 +6,12 @@ import Foundation
 /// (`PlainConsole`).
 protocol Console: SessionOutput {
   /// The lines typed, until the end of input.
-  var lines: AsyncStream<String> { get }
+  var lines: LineQueue { get }
+  /// Whether a person types secrets here (so a sign-up asks for its password twice).
+  var isTerminal: Bool { get }
+  /// A password: read without echo from a terminal, or the next line of a script (which is
+  /// never echoed either). nil at the end of input or on Ctrl-C.
+  func readSecret(prompt: String) async -> String?
   /// Whether the session should print each line it reads: nobody sees what a
   /// script types, so a transcript shows it.
   var echoesInput: Bool { get }
@@ -21,14 +26,15 @@ protocol Console: SessionOutput {
 /// Each line printed is one `write(2)`, unbuffered, so a reader of the
 /// output sees it at once.
 final class PlainConsole: Console {
-  let lines: AsyncStream<String>
-  private let input: AsyncStream<String>.Continuation
-
-  init() {
-    (lines, input) = AsyncStream.makeStream()
-  }
+  let lines = LineQueue()
+  private var input: LineQueue { lines }
 
   var echoesInput: Bool { true }
+  var isTerminal: Bool { false }
+
+  func readSecret(prompt: String) async -> String? {
+    await lines.next()
+  }
 
   func start() {
     let input = self.input

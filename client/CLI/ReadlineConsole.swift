@@ -28,15 +28,16 @@ final class ReadlineConsole: Console {
     var stopWaiter: CheckedContinuation<Void, Never>?
     /// Kept for as long as the console runs.
     var signalSources: [any DispatchSourceSignal] = []
+    /// A password to read without echo, and who waits for it.
+    var secret: (prompt: String, reader: CheckedContinuation<String?, Never>)?
   }
 
-  let lines: AsyncStream<String>
-  private let input: AsyncStream<String>.Continuation
+  let lines = LineQueue()
+  private var input: LineQueue { lines }
   private let requests = Mutex(Requests())
   private let wakeUp: (read: Int32, write: Int32)
 
   init() {
-    (lines, input) = AsyncStream.makeStream()
     var fds: [Int32] = [0, 0]
     precondition(pipe(&fds) == 0, "cannot create a pipe")
     // A full pipe already holds a wake-up: writers never wait for the reader.
@@ -45,6 +46,18 @@ final class ReadlineConsole: Console {
   }
 
   var echoesInput: Bool { false }
+  var isTerminal: Bool { true }
+
+  func readSecret(prompt: String) async -> String? {
+    await withCheckedContinuation { reader in
+      let queued = requests.withLock { requests in
+        guard requests.phase == .running, requests.secret == nil, !requests.endInput else { return false }
+        requests.secret = (prompt, reader)
+        return true
+      }
+      if queued { wake() } else { reader.resume(returning: nil) }
+    }
+  }
 
   static var isAvailable: Bool {
     isatty(STDIN_FILENO) == 1 && isatty(STDOUT_FILENO) == 1
@@ -117,7 +130,8 @@ final class ReadlineConsole: Console {
 
   private func runReadline() {
     ReadlineHooks.configure()
-    rl_callback_handler_install(Self.prompt(for: nil), ReadlineHooks.lineTyped)
+    var currentPrompt = Self.prompt(for: nil)
+    rl_callback_handler_install(currentPrompt, ReadlineHooks.lineTyped)
     var fds = [pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeUp.read, events: Int16(POLLIN), revents: 0)]
     loop: while true {
       if poll(&fds, nfds_t(fds.count), -1) < 0 {
@@ -127,18 +141,28 @@ final class ReadlineConsole: Console {
       if fds[1].revents != 0 {
         var drain = [UInt8](repeating: 0, count: 4096)
         _ = read(wakeUp.read, &drain, drain.count)
-        let (output, prompt, endInput) = requests.withLock { requests in
-          (requests.output.take(), requests.prompt.take(), requests.endInput)
+        let (output, prompt, endInput, secret) = requests.withLock { requests in
+          (requests.output.take(), requests.prompt.take(), requests.endInput, requests.secret.take())
         }
         if endInput {
+          secret?.reader.resume(returning: nil)
           // The client is about to exit: the prompt goes, the output stays.
           rl_clear_visible_line()
           for line in output { fputs(line + "\n", rl_outstream) }
           fflush(rl_outstream)
           break loop
         }
-        if let prompt { rl_set_prompt(prompt) }
+        if let prompt {
+          currentPrompt = prompt
+          rl_set_prompt(prompt)
+        }
         printAbovePrompt(output)
+        if let secret {
+          let password = readSecretWithoutEcho(prompt: secret.prompt, restoring: currentPrompt)
+          secret.reader.resume(returning: password)
+          if requests.withLock({ $0.endInput }) { break loop }
+          printAbovePrompt(requests.withLock { $0.output.take() })
+        }
       }
       if fds[0].revents != 0 {
         rl_callback_read_char()
@@ -150,12 +174,61 @@ final class ReadlineConsole: Console {
     if !ReadlineHooks.state.withLock({ $0.endOfInput }) { rl_callback_handler_remove() }
     input.finish()
     // From now on print() writes directly; print what came in meanwhile.
-    let (leftover, stopWaiter) = requests.withLock { requests in
+    let (leftover, stopWaiter, secret) = requests.withLock { requests in
       requests.phase = .stopped
-      return (requests.output.take(), requests.stopWaiter.take())
+      return (requests.output.take(), requests.stopWaiter.take(), requests.secret.take())
     }
+    secret?.reader.resume(returning: nil)
     for line in leftover { writeLine(line, to: STDOUT_FILENO) }
     stopWaiter?.resume()
+  }
+
+  /// Reads one line with the terminal's echo off, outside readline (which would keep it in its
+  /// history and redraw it): lines for the screen wait meanwhile, and Ctrl-C or SIGTERM gives up.
+  private func readSecretWithoutEcho(prompt: String, restoring readlinePrompt: String) -> String? {
+    rl_clear_visible_line()
+    rl_callback_handler_remove()  // the terminal back in its own line mode
+    fputs(prompt, rl_outstream)
+    fflush(rl_outstream)
+    var saved = termios()
+    let hasTerminal = tcgetattr(STDIN_FILENO, &saved) == 0
+    if hasTerminal {
+      var quiet = saved
+      quiet.c_lflag &= ~tcflag_t(ECHO)
+      quiet.c_lflag |= tcflag_t(ICANON)
+      _ = tcsetattr(STDIN_FILENO, TCSANOW, &quiet)
+    }
+    var typed: [UInt8] = []
+    var result: String?
+    var fds = [pollfd(fd: STDIN_FILENO, events: Int16(POLLIN), revents: 0), pollfd(fd: wakeUp.read, events: Int16(POLLIN), revents: 0)]
+    reading: while true {
+      if poll(&fds, nfds_t(fds.count), -1) < 0 {
+        if errno == EINTR { continue }
+        break
+      }
+      if fds[1].revents != 0 {
+        var drain = [UInt8](repeating: 0, count: 4096)
+        _ = read(wakeUp.read, &drain, drain.count)
+        if requests.withLock({ $0.endInput }) { break reading }
+      }
+      if fds[0].revents != 0 {
+        var chunk = [UInt8](repeating: 0, count: 512)
+        let count = read(STDIN_FILENO, &chunk, chunk.count)
+        guard count > 0 else { break reading }  // Ctrl-D: no password
+        typed += chunk[..<count]
+        for index in chunk.indices { chunk[index] = 0 }
+        if let newline = typed.firstIndex(of: UInt8(ascii: "\n")) {
+          result = String(decoding: typed[..<newline], as: UTF8.self)
+          break reading
+        }
+      }
+    }
+    for index in typed.indices { typed[index] = 0 }
+    if hasTerminal { _ = tcsetattr(STDIN_FILENO, TCSANOW, &saved) }
+    fputs("\n", rl_outstream)
+    fflush(rl_outstream)
+    rl_callback_handler_install(readlinePrompt, ReadlineHooks.lineTyped)
+    return result
   }
 
   /// Clears the prompt and the line being typed, prints, and draws them again.

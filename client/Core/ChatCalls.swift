@@ -8,6 +8,14 @@ public protocol ChatCalls: Sendable {
   func leaveGroup(_ group: String) async throws
   func listChannels() async throws -> [Chat_V1_Channel]
   func send(_ text: String, to target: ChatTarget) async throws
+  /// One page of `target`'s logged events older than `beforeSeq` (0: the newest), newest first.
+  func history(of target: ChatTarget, beforeSeq: UInt64, limit: Int) async throws -> Chat_V1_HistoryResponse
+  /// Creates an account and signs it in (no authorization needed).
+  func signUp(_ username: String, password: String) async throws -> AccountToken
+  /// Signs in to an account (no authorization needed).
+  func signIn(_ username: String, password: String) async throws -> AccountToken
+  /// Revokes the token the calls carry.
+  func signOut() async throws
 }
 
 /// Where a session's lines go, and what a terminal shows besides them.
@@ -23,4 +31,20 @@ public protocol SessionOutput: Sendable {
 extension SessionOutput {
   public func show(target: ChatTarget?) {}
   public func complete(from completions: Completions) {}
+}
+
+/// The session's side of signing in and out: the CLI reads passwords from the terminal, keeps
+/// tokens in files and reconnects as the account; tests fake it.
+public protocol AccountSession: Sendable {
+  /// The name the session runs as now (it changes at a sign-in); nil before any Welcome.
+  var currentUsername: String? { get }
+  /// Whether the session runs as an account (with a token) rather than as a guest.
+  var isAccount: Bool { get }
+  /// The password for `username`, never echoed; nil if none was given (end of input, Ctrl-C).
+  /// `confirm`: ask twice where a person types it (at sign-up).
+  func password(for username: String, confirm: Bool) async throws -> String?
+  /// `token` was issued: keep it and go on as its account.
+  func signedIn(_ token: AccountToken) async throws
+  /// The token was revoked: forget it.
+  func signedOut() async throws
 }

@@ -14,6 +14,14 @@ public enum ClientCommand: Equatable, Sendable {
   case setTarget(ChatTarget)
   /// `/to` alone: where plain lines go now.
   case showTarget
+  /// `/history [n]`: the last `count` logged events of the `/to` target.
+  case history(count: Int)
+  /// `/signup <name>`: create an account, sign in, and go on as it.
+  case signUp(name: String)
+  /// `/signin <name>`: sign in to an account and go on as it.
+  case signIn(name: String)
+  /// `/signout`: revoke this client's token, forget it, and exit.
+  case signOut
   case help
   case quit
 
@@ -27,6 +35,10 @@ public enum ClientCommand: Equatable, Sendable {
     ("/msg <user> <text>", "send a direct message"),
     ("/say <group> <text>", "send a message to a group"),
     ("/to #<group> | @<user>", "send the lines that follow there (/to alone: show where)"),
+    ("/history [n]", "show the last n (default 20) messages and events of the /to channel"),
+    ("/signup <name>", "create an account (asks for a password) and go on as it"),
+    ("/signin <name>", "sign in to an account (asks for a password) and go on as it"),
+    ("/signout", "sign out: revoke and forget this client's token, then exit"),
     ("/help", "show this help"),
     ("/quit", "disconnect and exit"),
   ]
@@ -58,6 +70,16 @@ public enum ClientCommand: Equatable, Sendable {
     case "/list": return try noArguments(arguments, .list, usage: "/list")
     case "/help": return try noArguments(arguments, .help, usage: "/help")
     case "/quit": return try noArguments(arguments, .quit, usage: "/quit")
+    case "/signout": return try noArguments(arguments, .signOut, usage: "/signout")
+    case "/signup": return .signUp(name: try accountName(arguments, usage: "/signup <name>"))
+    case "/signin": return .signIn(name: try accountName(arguments, usage: "/signin <name>"))
+    case "/history":
+      if arguments.isEmpty { return .history(count: defaultHistoryCount) }
+      guard let count = Int(arguments), historyCounts.contains(count) else {
+        throw CommandError(
+          "usage: /history [n], n from \(historyCounts.lowerBound) to \(historyCounts.upperBound).")
+      }
+      return .history(count: count)
     case "/msg":
       let (user, text) = try nameAndText(arguments, sigil: "@", usage: "/msg <user> <text>")
       return .send(text: text, to: .user(user))
@@ -74,6 +96,21 @@ public enum ClientCommand: Equatable, Sendable {
     default:
       throw CommandError("unknown command '\(command)': /help lists the commands.")
     }
+  }
+
+  /// What `/history` alone shows, and as many as `/join` shows.
+  public static let defaultHistoryCount = 20
+  /// How many `/history n` may ask for (History pages are 100 at most: this is 10 pages).
+  public static let historyCounts = 1...1000
+
+  /// An account's name: one word that follows the name rule, with no `@`.
+  private static func accountName(_ arguments: String, usage: String) throws(CommandError) -> String {
+    guard !arguments.isEmpty, !arguments.contains(where: { $0.isWhitespace }) else {
+      throw CommandError("usage: \(usage)")
+    }
+    let name = stripping("@", from: arguments)
+    guard NameRule.isValid(name) else { throw NameRule.invalid(name, kind: .user) }
+    return name
   }
 
   /// The first word of `line`, and the rest with the whitespace around it removed.

@@ -13,27 +13,36 @@ public struct CommandRunner {
   private let calls: any ChatCalls
   private let output: any SessionOutput
   private let formatter: EventFormatter
-  /// The user, as the server spells it (from Welcome).
-  private let username: String
+  /// The user, as the server spells it (from Welcome); `accounts` knows it after a sign-in.
+  private let initialUsername: String
   private let authorization: CallAuthorization
+  private let accounts: (any AccountSession)?
   /// Where plain lines go.
   public private(set) var target: ChatTarget?
 
   public init(
     calls: any ChatCalls, output: any SessionOutput, formatter: EventFormatter, username: String,
-    authorization: CallAuthorization
+    authorization: CallAuthorization, accounts: (any AccountSession)? = nil
   ) {
     self.calls = calls
     self.output = output
     self.formatter = formatter
-    self.username = username
+    self.initialUsername = username
     self.authorization = authorization
+    self.accounts = accounts
   }
+
+  private var username: String { accounts?.currentUsername ?? initialUsername }
+
+  /// Passwords are 8 to 256 bytes (the contract's rule), checked before any call.
+  public static let passwordByteCounts = 8...256
 
   /// Acts on one line; a failure is printed, and the session goes on.
   public mutating func run(_ line: String) async -> Outcome {
+    var command: ClientCommand?
     do {
-      guard let command = try ClientCommand.parse(line) else { return .goOn }
+      command = try ClientCommand.parse(line)
+      guard let command else { return .goOn }
       switch command {
       case .quit:
         return .quit
@@ -57,6 +66,23 @@ public struct CommandRunner {
         try await calls.createGroup(group)
       case .join(let group):
         try await calls.joinGroup(group)
+        await showRecentHistory(of: group)
+      case .history(let count):
+        guard let target else {
+          throw CommandError("no channel for /history: /to #<group> or /to @<user> first.")
+        }
+        try await showHistory(count, of: target)
+      case .signUp(let name):
+        try await signIn(name, creatingAccount: true)
+      case .signIn(let name):
+        try await signIn(name, creatingAccount: false)
+      case .signOut:
+        guard let accounts, accounts.isAccount else {
+          throw CommandError("not signed in: this is a guest session; /quit ends it.")
+        }
+        try await calls.signOut()
+        try await accounts.signedOut()
+        return .quit
       case .leave(let group):
         try await leave(group)
       case .list:
@@ -65,9 +91,63 @@ public struct CommandRunner {
         output.print(formatter.channels(channels))
       }
     } catch {
-      report(error)
+      report(error, after: command)
     }
     return .goOn
+  }
+
+  /// `/history n`: the events oldest first, under a line that says what they are.
+  private func showHistory(_ count: Int, of target: ChatTarget) async throws {
+    let (events, hasMore) = try await HistoryPager(calls: calls).last(count, of: target)
+    let channel = target.description.terminalSafe
+    guard !events.isEmpty else {
+      output.print(formatter.note("no history in \(channel)"))
+      return
+    }
+    let more = hasMore ? "; older ones: /history \(min(count * 2, ClientCommand.historyCounts.upperBound))" : ""
+    output.print(formatter.note("history of \(channel): \(events.count) event\(events.count == 1 ? "" : "s"), oldest first\(more)"))
+    for event in events { output.print(formatter.line(for: event)) }
+  }
+
+  /// After a join: what was said before it, up to the last 20 events. The join itself and what
+  /// follows come on the stream, so the page is cut at this user's own join.
+  private func showRecentHistory(of group: String) async {
+    let target = ChatTarget.group(group)
+    do {
+      let page = try await calls.history(of: target, beforeSeq: 0, limit: ClientCommand.defaultHistoryCount)
+      var events = page.events.sorted { $0.seq < $1.seq }
+      if let ownJoin = events.lastIndex(where: { event in
+        if case .memberJoined(let joined) = event.kind {
+          return joined.username.lowercased() == username.lowercased() && joined.group.lowercased() == group.lowercased()
+        }
+        return false
+      }) {
+        events.removeSubrange(ownJoin...)
+      }
+      guard !events.isEmpty else { return }
+      output.print(formatter.note("earlier in #\(group.terminalSafe):"))
+      for event in events { output.print(formatter.line(for: event)) }
+    } catch let error as RPCError where error.code == .unimplemented {
+      // A server without history: the join stands, there is just nothing to show.
+    } catch {
+      output.print(formatter.failure(error, prefix: "no history of #\(group.terminalSafe)"))
+    }
+  }
+
+  /// `/signup` and `/signin`: the password, then the call, then the session goes on as the account.
+  private func signIn(_ name: String, creatingAccount: Bool) async throws {
+    guard let accounts else { throw CommandError("this client cannot sign in here.") }
+    guard let password = try await accounts.password(for: name, confirm: creatingAccount) else {
+      throw CommandError("no password given; not signed in.")
+    }
+    guard Self.passwordByteCounts.contains(password.utf8.count) else {
+      throw CommandError(
+        "passwords are \(Self.passwordByteCounts.lowerBound) to \(Self.passwordByteCounts.upperBound) bytes; not signed in.")
+    }
+    let token =
+      creatingAccount
+      ? try await calls.signUp(name, password: password) : try await calls.signIn(name, password: password)
+    try await accounts.signedIn(token)
   }
 
   /// Checks that `wanted` exists before talking to it, so a typo is caught
@@ -123,11 +203,19 @@ public struct CommandRunner {
     }
   }
 
-  private func report(_ error: any Error) {
+  private func report(_ error: any Error, after command: ClientCommand?) {
     output.print(formatter.failure(error))
-    // The likeliest cause: a server in session mode refuses a username.
-    if authorization == .username, let error = error as? RPCError, error.code == .unauthenticated {
+    guard let error = error as? RPCError else { return }
+    switch (command, error.code) {
+    case (.signUp(let name), .alreadyExists):
+      output.print(formatter.hint("a name in use by a guest, this session among them, cannot be signed up; start chat-client without a name to sign up as \(name.terminalSafe)"))
+    case (.signUp, _), (.signIn, _), (.signOut, _):
+      return
+    case (_, .unauthenticated) where authorization == .username && accounts?.isAccount != true:
+      // The likeliest cause: a server in session mode refuses a username.
       output.print(formatter.hint("if the server runs with --auth session, start chat-client with --auth session"))
+    default:
+      return
     }
   }
 }

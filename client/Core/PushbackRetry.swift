@@ -85,3 +85,21 @@ public struct RetryingChatCalls: ChatCalls {
     try await retry.run { try await base.send(text, to: target) }
   }
 }
+
+extension RetryingChatCalls {
+  public func history(of target: ChatTarget, beforeSeq: UInt64, limit: Int) async throws -> Chat_V1_HistoryResponse {
+    try await retry.run { try await base.history(of: target, beforeSeq: beforeSeq, limit: limit) }
+  }
+
+  public func signUp(_ username: String, password: String) async throws -> AccountToken {
+    try await retry.run { try await base.signUp(username, password: password) }
+  }
+
+  public func signIn(_ username: String, password: String) async throws -> AccountToken {
+    try await retry.run { try await base.signIn(username, password: password) }
+  }
+
+  public func signOut() async throws {
+    try await retry.run { try await base.signOut() }
+  }
+}
