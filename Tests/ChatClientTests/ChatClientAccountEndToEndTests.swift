@@ -6,9 +6,7 @@ import Testing
 /// of accounts and history lands: on main, SignUp, SignIn, SignOut and History are UNIMPLEMENTED.
 @Suite("chat-client end to end, with an account")
 struct ChatClientAccountEndToEndTests {
-  @Test(
-    "an account signs up, keeps its token, is connected with it at the next start, reads history, and signs out",
-    .disabled("needs the server's SignUp, SignIn, SignOut and History, which are UNIMPLEMENTED on main for now"))
+  @Test("an account signs up, keeps its token, is connected with it at the next start, reads history, and signs out")
   func account() async throws {
     let server = try await TestServer()
     let alice = try ChatClientProcess(nil, port: server.port, environment: ["CHAT_PASSWORD": "correct horse"])
