@@ -180,6 +180,7 @@ let package = Package(
       name: "chat-server",
       dependencies: [
         "ChatServer",
+        "ChatAuth",
         "ChatCore",
         "ChatStore",
         "ChatConsole",

@@ -144,6 +144,22 @@ public final class ChatRegistry: Sendable {
     return Durability(effects.stored)
   }
 
+  /// Admits a JWT that `--jwt-key` verified for `subject`: the account is
+  /// created by its first valid token. Returns the caller it authenticates.
+  public func admitJWT(
+    subject rawName: String, token: TokenHash, expires: Date, charge: Bool
+  ) throws(ChatError) -> Caller {
+    let name = try ChatName.validate(rawName, as: .user)
+    var created = false
+    let effects = try mutate { state, effects throws(ChatError) in
+      created = state.users[name.key] == nil
+      try state.admitJWT(name, token: token, expires: expires, date: Date(), &effects)
+    }
+    if created { logger.notice("account created", metadata: ["user": "\(name)", "by": "jwt"]) }
+    _ = effects
+    return try authenticate(token: token, charge: charge)
+  }
+
   /// Revokes the caller's token and ends the sessions opened with it.
   public func signOut(_ caller: Caller) throws(ChatError) -> Durability {
     let effects = try mutate { state, effects throws(ChatError) in try state.signOut(caller, &effects) }

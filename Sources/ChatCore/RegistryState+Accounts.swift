@@ -36,11 +36,37 @@ extension RegistryState {
     effects.storeOperations.append(.putToken(TokenRecord(hash: Data(token.bytes), account: name.key, expires: expires)))
   }
 
+  /// Admits a verified JWT for the account `name` (created by its first
+  /// valid token) until `expires`; from then on it works as a token.
+  mutating func admitJWT(
+    _ name: ChatName, token: TokenHash, expires: Date, date: Date, _ effects: inout Effects
+  ) throws(ChatError) {
+    guard !shuttingDown else { throw .shuttingDown }
+    if let revoked = revokedJWTs[token] {
+      guard revoked <= date else { throw .invalidToken(expired: false) }
+      revokedJWTs[token] = nil
+    }
+    if let existing = users[name.key] {
+      guard existing.account != nil else { throw .nameTaken(existing.name.display, byAccount: false) }
+    } else {
+      let account = Account(passwordHash: nil, created: date, position: AccountPosition(log.lastSeq), lastSeen: date)
+      users[name.key] = User(name: name, bucket: limits.rateLimit.map { TokenBucket($0, now: .now) }, account: account)
+      accountCount += 1
+      effects.storeOperations += [
+        .putAccount(AccountRecord(nameKey: name.key, display: name.display, passwordHash: Data(), created: date)),
+        .setPosition(account: name.key, seq: log.lastSeq),
+      ]
+    }
+    guard tokens[token] == nil else { return }
+    tokens[token] = TokenEntry(account: name.key, expires: expires, isJWT: true)
+    effects.storeOperations.append(.putToken(TokenRecord(hash: Data(token.bytes), account: name.key, expires: expires)))
+  }
+
   /// Revokes the caller's token and ends the sessions opened with it.
   mutating func signOut(_ caller: Caller, _ effects: inout Effects) throws(ChatError) {
     _ = try user(caller)
     guard let token = caller.tokenHash else { throw .notSignedIn(caller.user.display) }
-    tokens[token] = nil
+    if let entry = tokens.removeValue(forKey: token), entry.isJWT { revokedJWTs[token] = entry.expires }
     effects.storeOperations.append(.deleteToken(hash: Data(token.bytes)))
     for session in users[caller.user.key]!.sessions.values.sorted(by: { $0.tag < $1.tag })
     where session.caller.tokenHash == token {
@@ -117,9 +143,11 @@ extension RegistryState {
     for account in stored.accounts {
       guard let name = ChatName(account.display), name.key == account.nameKey else { continue }
       let position = AccountPosition(stored.positions[account.nameKey] ?? log.lastSeq)
+      // An account made by a JWT has no password (stored empty).
+      let password = account.passwordHash.isEmpty ? nil : account.passwordHash
       users[name.key] = User(
         name: name, bucket: limits.rateLimit.map { TokenBucket($0, now: .now) },
-        account: Account(passwordHash: account.passwordHash, created: account.created, position: position, lastSeen: now))
+        account: Account(passwordHash: password, created: account.created, position: position, lastSeen: now))
       accountCount += 1
     }
     for token in stored.tokens where token.expires > now && users[token.account]?.account != nil {

@@ -64,6 +64,8 @@ struct RegistryState {
   struct TokenEntry {
     let account: String
     let expires: Date
+    /// A JWT admitted by its signature (not issued here).
+    var isJWT = false
   }
 
   var users: [String: User] = [:]
@@ -71,6 +73,9 @@ struct RegistryState {
   var callersByToken: [String: Caller] = [:]
   /// Accounts' bearer tokens, by hash.
   var tokens: [TokenHash: TokenEntry] = [:]
+  /// Signed-out JWTs, until they expire: a JWT stays valid by its signature,
+  /// so revoking one means remembering it.
+  var revokedJWTs: [TokenHash: Date] = [:]
   var groups: [String: Group] = [:]
   var log: EventLog
   var sessionCount = 0

@@ -15,6 +15,7 @@ public struct AuthInterceptor: ServerInterceptor {
 
   let registry: ChatRegistry
   let mode: AuthMode
+  let accounts: AccountServices
 
   /// The calls that take a rate-limit token.
   private static let limited: Set<MethodDescriptor> = [
@@ -24,9 +25,10 @@ public struct AuthInterceptor: ServerInterceptor {
     Chat_V1_ChatService.Method.LeaveGroupChat.descriptor,
   ]
 
-  public init(registry: ChatRegistry, mode: AuthMode) {
+  public init(registry: ChatRegistry, mode: AuthMode, accounts: AccountServices = AccountServices()) {
     self.registry = registry
     self.mode = mode
+    self.accounts = accounts
   }
 
   public func intercept<Input: Sendable, Output: Sendable>(
@@ -40,6 +42,8 @@ public struct AuthInterceptor: ServerInterceptor {
     let caller =
       if AccessToken.looksLikeToken(claimed) {
         try registry.authenticate(token: TokenHash([UInt8](AccessToken.hash(claimed))), charge: charge)
+      } else if accounts.jwt != nil, AccountServices.looksLikeJWT(claimed) {
+        try await accounts.caller(forJWT: claimed, registry: registry, charge: charge)
       } else {
         try registry.authenticate(claimed, mode: mode, charge: charge)
       }

@@ -35,7 +35,7 @@ public enum ChatGRPCServer {
       ] + otherServices,
       interceptorPipeline: [
         .apply(RequestLogInterceptor(logger: logger, mode: auth), to: .methods(chatCalls)),
-        .apply(AuthInterceptor(registry: registry, mode: auth), to: .methods(authenticated)),
+        .apply(AuthInterceptor(registry: registry, mode: auth, accounts: accounts), to: .methods(authenticated)),
       ]
     )
   }

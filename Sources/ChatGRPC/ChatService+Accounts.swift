@@ -11,14 +11,37 @@ public struct AccountServices: Sendable {
   let hasher: PasswordHasher
   let throttle: SignInThrottle
   let tokenLifetime: Duration
+  /// `--jwt-key`: also accept JWTs signed with that key.
+  let jwt: JWTVerifier?
 
   public init(
     hasher: PasswordHasher = PasswordHasher(), throttle: SignInThrottle = SignInThrottle(),
-    tokenLifetime: Duration = .seconds(30 * 86_400)
+    tokenLifetime: Duration = .seconds(30 * 86_400), jwt: JWTVerifier? = nil
   ) {
     self.hasher = hasher
     self.throttle = throttle
     self.tokenLifetime = tokenLifetime
+    self.jwt = jwt
+  }
+
+  /// A JWT by its form: three dot-separated parts, longer than any name.
+  static func looksLikeJWT(_ credential: String) -> Bool {
+    credential.utf8.count > ChatName.maxLength && credential.split(separator: ".", omittingEmptySubsequences: false).count == 3
+  }
+
+  /// The caller a verified JWT authenticates (its account made on first use);
+  /// UNAUTHENTICATED with the verifier's reason otherwise.
+  func caller(forJWT token: String, registry: ChatRegistry, charge: Bool) async throws -> Caller {
+    guard let jwt else { throw ChatError.invalidToken(expired: false) }
+    let verified: (subject: String, expires: Date)
+    do {
+      verified = try await jwt.verify(token)
+    } catch {
+      throw RPCError(code: .unauthenticated, message: "invalid JWT: \(error.reason)")
+    }
+    return try registry.admitJWT(
+      subject: verified.subject, token: TokenHash([UInt8](AccessToken.hash(token))), expires: verified.expires,
+      charge: charge)
   }
 
   /// A new token and its expiry.

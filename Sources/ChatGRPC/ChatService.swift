@@ -101,10 +101,11 @@ public struct ChatService: RegistrableRPCService {
     let identity: ConnectIdentity
     do throws(ChatError) {
       // An account's Connect carries its token; a guest's names its user.
+      let resume = request.hasResume ? LogPosition(epoch: request.resume.epoch, seq: request.resume.seq) : nil
       if let credential, AccessToken.looksLikeToken(credential) {
-        identity = .account(
-          TokenHash([UInt8](AccessToken.hash(credential))), requested: request.username,
-          resume: request.hasResume ? LogPosition(epoch: request.resume.epoch, seq: request.resume.seq) : nil)
+        identity = .account(TokenHash([UInt8](AccessToken.hash(credential))), requested: request.username, resume: resume)
+      } else if let credential, accounts.jwt != nil, AccountServices.looksLikeJWT(credential) {
+        identity = .jwt(credential, requested: request.username, resume: resume)
       } else {
         identity = .guest(try ChatName.validate(request.username, as: .user))
       }
@@ -113,7 +114,7 @@ public struct ChatService: RegistrableRPCService {
       throw error
     }
     return StreamingServerResponse { writer in
-      let session = try register(identity, peer: peer)
+      let session = try await register(identity, peer: peer)
       // When the server ends the session (kick, slow consumer, shutdown),
       // its client has `endGrace` to take the last events and the status;
       // then the stream is reset, which also fails writes stuck behind a
@@ -139,21 +140,32 @@ public struct ChatService: RegistrableRPCService {
   /// `ChatApplication`), so refusals are logged here, as `RequestLogInterceptor`
   /// logs other calls' failures. (Synchronous, to keep the stream's async
   /// frame small: it lives as long as the session.)
-  private func register(_ identity: ConnectIdentity, peer: PeerAddress) throws(ChatError) -> Session {
-    do throws(ChatError) {
+  private func register(_ identity: ConnectIdentity, peer: PeerAddress) async throws -> Session {
+    do {
       switch identity {
       case .guest(let name):
         return try registry.connect(name, peer: peer.description)
       case .account(let token, let requested, let resume):
         return try registry.connect(token: token, requested: requested, resume: resume, peer: peer.description)
+      case .jwt(let token, let requested, let resume):
+        let caller = try await accounts.caller(forJWT: token, registry: registry, charge: false)
+        return try registry.connect(
+          token: caller.tokenHash!, requested: requested, resume: resume, peer: peer.description)
       }
     } catch {
       let user: String =
         switch identity {
         case .guest(let name): name.display
-        case .account(_, let requested, _): requested.isEmpty ? "(account)" : quoted(requested)
+        case .account(_, let requested, _), .jwt(_, let requested, _):
+          requested.isEmpty ? "(account)" : quoted(requested)
         }
-      logRefusal(error, user: user, peer: peer)
+      let rpcError = RPCError(converting: error)
+      logger.info(
+        "rpc failed",
+        metadata: [
+          "method": "Connect", "user": "\(user)", "peer": "\(peer)", "code": "\(rpcError.code.grpcName)",
+          "error": "\(rpcError.message)",
+        ])
       throw error
     }
   }
@@ -161,6 +173,8 @@ public struct ChatService: RegistrableRPCService {
   private enum ConnectIdentity {
     case guest(ChatName)
     case account(TokenHash, requested: String, resume: LogPosition?)
+    /// Verified (and its account admitted) when the stream starts.
+    case jwt(String, requested: String, resume: LogPosition?)
   }
 
   private func logRefusal(_ error: ChatError, user: String, peer: PeerAddress) {

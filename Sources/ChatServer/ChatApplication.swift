@@ -69,7 +69,7 @@ public final class ChatApplication: Service, Sendable {
     }
     let accounts = AccountServices(
       hasher: PasswordHasher(parameters: configuration.passwordHashing),
-      tokenLifetime: configuration.limits.tokenLifetime)
+      tokenLifetime: configuration.limits.tokenLifetime, jwt: configuration.jwtVerifier)
     var transportConfig = configuration.transportConfig
     let silence = TimeAmount(configuration.keepaliveInterval + configuration.keepaliveTimeout)
     transportConfig.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in

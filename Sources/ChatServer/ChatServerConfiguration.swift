@@ -37,6 +37,8 @@ public struct ChatServerConfiguration: Sendable {
   public var store = StoreChoice.memory
   /// scrypt's cost for account passwords (tests use a cheap one).
   public var passwordHashing = PasswordHasher.Parameters.owasp
+  /// `--jwt-key`: also accept `Bearer <JWT>` signed with this key.
+  public var jwtVerifier: JWTVerifier?
 
   public init() {}
 

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChatAuth
 import ChatConsole
 import ChatCore
 import ChatGRPC
@@ -120,6 +121,9 @@ struct ChatServerCommand: ParsableCommand {
   @Option(help: "How long an account's token is valid: a number with s, m, h or d (e.g. 30d).")
   var tokenTtl = "30d"
 
+  @Option(help: "Also accept 'Bearer <JWT>' signed with this key: an HS256 secret, or an RS256, ES256 or EdDSA public key in PEM. 'sub' names the account (created by its first valid token); 'exp' is required.")
+  var jwtKey: String?
+
   func validate() throws {
     guard (0...65535).contains(port) else {
       throw ValidationError("--port \(port) is not a port number: use 0 to 65535.")
@@ -197,6 +201,16 @@ struct ChatServerCommand: ParsableCommand {
     configuration.limits.maxReplay = maxReplay
     configuration.limits.maxSessionsPerUser = maxSessionsPerUser
     configuration.limits.tokenLifetime = Self.parseDuration(tokenTtl)!
+    if let jwtKey {
+      do {
+        configuration.jwtVerifier = try await JWTVerifier(keyFile: jwtKey)
+      } catch {
+        logger.critical("cannot use --jwt-key", metadata: ["path": "\(jwtKey)", "reason": "\(error)"])
+        FileDescriptorLogSink.standardError.write(line: "cannot use --jwt-key \(jwtKey): \(error)\n")
+        logger.notice("stopped", metadata: ["exit": "1"])
+        return 1
+      }
+    }
     do {
       try await ChatApplication(configuration: configuration, logger: logger).run()
     } catch let failure as ListenFailure {
