@@ -99,6 +99,7 @@ let package = Package(
       dependencies: [
         "ChatCore",
         "ChatAPI",
+        "NGHTTP2Transport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -127,6 +128,7 @@ let package = Package(
       dependencies: [
         "ChatCore",
         "ChatGRPC",
+        "NGHTTP2Transport",
         "ChatConsole",
         "GRPCOperability",
         .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -1,6 +1,9 @@
 import ChatConsole
+import Foundation
 import ChatCore
 import GRPCNIOTransportHTTP2
+import NGHTTP2Transport
+import NIOCore
 
 /// What the server is started with, already validated (by `chat-server`'s
 /// options, or by a test).
@@ -31,6 +34,9 @@ public struct ChatServerConfiguration: Sendable {
   public var shutdownTimeout: Duration = .seconds(3)
   /// The operator console on stdin and stdout; nil runs none (tests do not).
   public var console: ConsoleConfiguration?
+  /// The HTTP/2 transport; `CHAT_TEST_TRANSPORT` (nio or nghttp2) overrides
+  /// the default, so the whole suite runs against either.
+  public var transport: ServerTransportKind = ServerTransportKind.fromEnvironment ?? .nio
 
   public init() {}
 
@@ -46,6 +52,21 @@ public struct ChatServerConfiguration: Sendable {
     // close the connection with GOAWAY ENHANCE_YOUR_CALM (gRFC A8).
     config.connection.keepalive.clientBehavior = .init(
       minPingIntervalWithoutCalls: .seconds(10), allowWithoutCalls: false)
+    return config
+  }
+
+  /// The nghttp2 transport's settings these options make (the same policy as `transportConfig`).
+  var nghttp2Config: NGHTTP2ServerTransport.Config {
+    var config = NGHTTP2ServerTransport.Config(host: host, port: port)
+    config.tls = tls.map { .init(certificateChainPath: $0.certificateChain, privateKeyPath: $0.privateKey) }
+    config.maxRequestPayloadSize = 4 * maxRequestBytes
+    config.maxConcurrentStreams = maxStreamsPerConnection
+    config.keepaliveInterval = TimeAmount(keepaliveInterval)
+    config.keepaliveTimeout = TimeAmount(keepaliveTimeout)
+    config.minPingInterval = .seconds(10)
+    config.allowPingsWithoutCalls = false
+    // A response its client does not take is reset, as StreamCloser does on nio.
+    config.finishedStreamGrace = TimeAmount(endGrace)
     return config
   }
 
@@ -68,3 +89,16 @@ public struct TLSFiles: Sendable {
   }
 }
 
+
+/// Which HTTP/2 implementation serves gRPC.
+public enum ServerTransportKind: String, Sendable, CaseIterable {
+  /// grpc-swift-nio-transport (swift-nio-http2).
+  case nio
+  /// libnghttp2 on SwiftNIO (`NGHTTP2Transport`).
+  case nghttp2
+
+  static var fromEnvironment: ServerTransportKind? {
+    guard let value = getenv("CHAT_TEST_TRANSPORT") else { return nil }
+    return ServerTransportKind(rawValue: String(cString: value))
+  }
+}
