@@ -31,6 +31,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   private let accept: @Sendable (AcceptedStream) -> Bool
   private let onClose: @Sendable () -> Void
   let outbox: ConnectionOutbox
+  private let methods: [String: MethodDescriptor]
 
   private var session: NGHTTP2Session?
   private var context: ChannelHandlerContext?
@@ -60,11 +61,12 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   private static let shutdownPing: UInt64 = 0x7368_7574_646F_776E  // "shutdown"
 
   init(
-    config: NGHTTP2ServerTransport.Config, logger: Logger, accept: @escaping @Sendable (AcceptedStream) -> Bool,
+    config: NGHTTP2ServerTransport.Config, logger: Logger, methods: [String: MethodDescriptor], accept: @escaping @Sendable (AcceptedStream) -> Bool,
     onClose: @escaping @Sendable () -> Void
   ) {
     self.config = config
     self.logger = logger
+    self.methods = methods
     self.accept = accept
     self.onClose = onClose
     self.outbox = ConnectionOutbox(highWater: config.streamHighWater)
@@ -361,7 +363,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       return
     }
     let path = first(":path") ?? ""
-    guard let descriptor = GRPCWire.method(fromPath: path) else {
+    guard let descriptor = methods[path] ?? GRPCWire.method(fromPath: path) else {
       refuse(id, Status(code: .unimplemented, message: "\(path) is not a gRPC method path (/package.Service/Method)."), session)
       return
     }

@@ -72,6 +72,8 @@ public final class NGHTTP2ServerTransport: ServerTransport {
     var shuttingDown = false
     var serverClosed = false
     var finishStreams: (@Sendable () -> Void)?
+    /// The server's methods by `:path`, with their RPC types (`configure(context:)`).
+    var methods: [String: MethodDescriptor] = [:]
 
     /// Finishes the accepted-stream sequence once nothing can add to it.
     mutating func finishIfDone() -> (@Sendable () -> Void)? {
@@ -96,6 +98,14 @@ public final class NGHTTP2ServerTransport: ServerTransport {
   /// The bound address, once listening (throws if binding failed).
   public var listeningAddress: SocketAddress {
     get async throws { try await address.futureResult.get() }
+  }
+
+  /// GRPCCore's own descriptors (they carry the RPC type, which interceptor
+  /// and router lookups compare).
+  public func configure(context: GRPCServerContext) {
+    state.withLock { state in
+      for method in context.methods { state.methods["/" + method.fullyQualifiedMethod] = method }
+    }
   }
 
   public func listen(
@@ -184,8 +194,9 @@ public final class NGHTTP2ServerTransport: ServerTransport {
             defer { state.nextConnection += 1 }
             return state.nextConnection
           }
+          let methods = self.state.withLock { $0.methods }
           let handler = NGHTTP2ConnectionHandler(
-            config: config, logger: logger,
+            config: config, logger: logger, methods: methods,
             accept: { stream in
               if case .enqueued = accepted.yield(stream) { return true }
               return false

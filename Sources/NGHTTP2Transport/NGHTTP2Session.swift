@@ -77,6 +77,8 @@ final class NGHTTP2Session {
     // Pings are acknowledged by the connection, after the strike policy saw them.
     nghttp2_option_set_no_auto_ping_ack(option, 1)
     nghttp2_option_set_stream_reset_rate_limit(option, settings.resetBurst, settings.resetRate)
+    // gRPC metadata values may end in spaces ("Bearer "): the application judges them.
+    nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(option, 1)
 
     var session: OpaquePointer?
     let rv = nghttp2_session_server_new2(&session, callbacks, Unmanaged.passUnretained(self).toOpaque(), option)
