@@ -50,6 +50,10 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   private var lastPingReceived: NIODeadline?
   private var pingStrikes = 0
 
+  // Rapid-reset protection: a token bucket of the peer's RST_STREAMs.
+  private var resetTokens: Double = 0
+  private var resetTokensAt = NIODeadline.now()
+
   // Graceful shutdown: a notice and a ping, then GOAWAY once the ping is answered.
   private var shuttingDown = false
   private var finalGoAwaySent = false
@@ -109,6 +113,8 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     let bound = NIOLoopBound(self, eventLoop: loop)
     outbox.setDrain { loop.execute { bound.value.drainOutbox() } }
     lastRead = .now()
+    resetTokens = Double(config.maxResetBurst)
+    resetTokensAt = lastRead
     scheduleKeepalive(at: lastRead + config.keepaliveInterval)
     flushOutput()
   }
@@ -317,7 +323,20 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       }
       if shuttingDown, finalGoAwaySent, streams.isEmpty, let context { close(context: context, after: context.channel.allocator.buffer(capacity: 0)) }
     case .resetByPeer:
-      break  // `.closed` follows.
+      // `.closed` follows. Opening and cancelling streams costs the server
+      // work the peer does not wait for (CVE-2023-44487): past the bucket,
+      // GOAWAY ENHANCE_YOUR_CALM and close.
+      let now = NIODeadline.now()
+      let elapsed = Double((now - resetTokensAt).nanoseconds) / 1e9
+      resetTokensAt = now
+      resetTokens = min(Double(config.maxResetBurst), resetTokens + elapsed * Double(config.maxResetRate)) - 1
+      if resetTokens < 0, !closing {
+        logger.info(
+          "connection closed: too many stream resets",
+          metadata: ["peer": "\(logPeer)", "burst": "\(config.maxResetBurst)", "per_second": "\(config.maxResetRate)"])
+        session.goAway(code: HTTP2Code.enhanceYourCalm, debug: "too_many_resets")
+        flushOutput(thenClose: true)
+      }
     case .ping(let opaque):
       receivedPing(opaque, session: session)
     case .pingAck(let opaque):

@@ -76,7 +76,8 @@ final class NGHTTP2Session {
     defer { nghttp2_option_del(option) }
     // Pings are acknowledged by the connection, after the strike policy saw them.
     nghttp2_option_set_no_auto_ping_ack(option, 1)
-    nghttp2_option_set_stream_reset_rate_limit(option, settings.resetBurst, settings.resetRate)
+    // The connection's own bucket (an ENHANCE_YOUR_CALM close) acts first; this is the backstop.
+    nghttp2_option_set_stream_reset_rate_limit(option, 2 * settings.resetBurst, 2 * settings.resetRate)
     // gRPC metadata values may end in spaces ("Bearer "): the application judges them.
     nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(option, 1)
 
