@@ -36,7 +36,7 @@ public struct ChatServerConfiguration: Sendable {
   public var console: ConsoleConfiguration?
   /// The HTTP/2 transport; `CHAT_TEST_TRANSPORT` (nio or nghttp2) overrides
   /// the default, so the whole suite runs against either.
-  public var transport: ServerTransportKind = ServerTransportKind.fromEnvironment ?? .nio
+  public var transport: ServerTransportKind = ServerTransportKind.fromEnvironment ?? .nghttp2
 
   public init() {}
 

@@ -9,7 +9,7 @@ import Testing
 
 /// Keepalive, both ways: the server finds peers that vanished, and refuses
 /// peers that ping too often.
-@Suite("Dead peers and keepalive")
+@Suite("Dead peers and keepalive", .serialized)
 struct DeadPeerTests {
   @Test("a client that vanishes without a FIN is disconnected by keepalive, and its group sees MemberLeft DISCONNECTED", arguments: ServerTransportKind.allCases)
   func frozenClient(transport: ServerTransportKind) async throws {

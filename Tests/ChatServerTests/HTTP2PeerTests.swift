@@ -6,7 +6,7 @@ import Testing
 /// The nghttp2 transport against an independent HTTP/2 peer (Python's `h2`,
 /// interop/h2_peer.py): each abuse gets the answer the HTTP/2 and gRPC specs
 /// give, is logged, and the server goes on serving others.
-@Suite("HTTP/2 protocol with an independent peer (nghttp2 transport)")
+@Suite("HTTP/2 protocol with an independent peer (nghttp2 transport)", .serialized)
 struct HTTP2PeerTests {
   private static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
     .appendingPathComponent("interop/h2_peer.py")

@@ -11,7 +11,7 @@ import Testing
 
 /// Ended means ended: a session the server ends gives up its stream within
 /// a bound, whether or not its client reads.
-@Suite("Sessions the server ends")
+@Suite("Sessions the server ends", .serialized)
 struct SessionEndTests {
   /// Connects `name` over a raw HTTP/2 stream that is never read, then
   /// fills its flow-control window and the server's buffers with events.

@@ -7,7 +7,7 @@ import GRPCNIOTransportHTTP2
 import Testing
 
 /// The server over TLS, with a CA and certificate made for each test.
-@Suite("TLS")
+@Suite("TLS", .serialized)
 struct TLSTests {
   static func trusting(_ caPath: String) -> HTTP2ClientTransport.Posix.TransportSecurity {
     .tls { $0.trustRoots = .certificates([.file(path: caPath, format: .pem)]) }

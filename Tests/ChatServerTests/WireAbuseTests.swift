@@ -10,7 +10,7 @@ import Testing
 
 /// Bad input at every layer: each gets an error status or a closed connection,
 /// and the server goes on serving a well-behaved client right after.
-@Suite("Bad input on the wire")
+@Suite("Bad input on the wire", .serialized)
 struct WireAbuseTests {
   /// Bytes that are not an HTTP/2 connection preface.
   struct NotHTTP2: Sendable, CustomTestStringConvertible {
