@@ -116,3 +116,22 @@ struct PythonPeer {
     output = OutputCollector(name: "h2 peer", reading: dup(stdout.fileHandleForReading.fileDescriptor))
   }
 }
+
+/// Clients that are not ours hold their streams through a flood with their
+/// default settings (C-core's BDP pings on): the ping-strike policy must
+/// never end a stream nobody asked to end.
+@Suite("Interop under a fixed-rate flood")
+struct FloodInteropTests {
+  private static let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+    .appendingPathComponent("interop/grpcio_flood.py")
+
+  @Test("a grpcio member gets every message of 100 msgs/s for 5 s and its stream stays open", arguments: ServerTransportKind.allCases)
+  func grpcioMember(transport: ServerTransportKind) async throws {
+    let server = try await TestServer { $0.transport = transport }
+    let peer = try PythonPeer(script: Self.script, arguments: ["\(server.port)", "100", "5"])
+    let result = try await peer.output.waitFor("result ", timeout: 40)
+    #expect(result.contains("received=500 sent=500 ended=no"), "\(result)")
+    #expect(try await withTimeout(10, "the client to exit") { await peer.exit.status() } == 0)
+    try await server.stop()
+  }
+}
