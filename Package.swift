@@ -27,6 +27,8 @@ let package = Package(
     // handler; the rest test-only (raw TCP and HTTP/2 for wire-abuse tests, certificates for TLS).
     .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
     .package(url: "https://github.com/apple/swift-nio-http2.git", from: "1.46.0"),
+    // TLS for the nghttp2 transport (already in the graph through grpc-swift-nio-transport).
+    .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
     .package(url: "https://github.com/apple/swift-certificates.git", from: "1.21.1"),
     .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"6.0.0"),
     .package(url: "https://github.com/apple/swift-asn1.git", from: "1.7.4"),
@@ -42,6 +44,26 @@ let package = Package(
       name: "CReadline",
       path: "Sources/CReadline",
       providers: [.apt(["libreadline-dev"])]
+    ),
+    // libnghttp2, the HTTP/2 engine of the server's own transport (Debian: libnghttp2-dev).
+    .systemLibrary(
+      name: "CNGHTTP2",
+      path: "Sources/CNGHTTP2",
+      providers: [.apt(["libnghttp2-dev"])]
+    ),
+    // A GRPCCore server transport on libnghttp2, driven by SwiftNIO: wire
+    // only, no chat types.
+    .target(
+      name: "NGHTTP2Transport",
+      dependencies: [
+        "CNGHTTP2",
+        .product(name: "GRPCCore", package: "grpc-swift-2"),
+        .product(name: "Logging", package: "swift-log"),
+        .product(name: "NIOCore", package: "swift-nio"),
+        .product(name: "NIOPosix", package: "swift-nio"),
+        .product(name: "NIOSSL", package: "swift-nio-ssl"),
+      ],
+      swiftSettings: swiftSettings
     ),
     // Generated from chat.proto by scripts/generate.sh; committed.
     .target(
@@ -135,6 +157,7 @@ let package = Package(
         "ChatCore",
         "ChatAuth",
         "ChatAPI",
+        "NGHTTP2Transport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
@@ -165,6 +188,7 @@ let package = Package(
         "ChatAuth",
         "ChatStore",
         "ChatGRPC",
+        "NGHTTP2Transport",
         "ChatConsole",
         "GRPCOperability",
         .product(name: "GRPCCore", package: "grpc-swift-2"),

@@ -4,8 +4,9 @@
 #
 #   scripts/ab.sh A_SERVER B_SERVER [NAME …]      # RUNS=2 by default
 #
-# NAME is one of scripts/bench.sh's benchmarks, or fill-10k (10,000 members
-# joining one group over 100 connections). Output: ab-results/<time>/NAME-{a,b}-RUN.json
+# NAME is one of scripts/bench.sh's benchmarks, fill-10k (10,000 members
+# joining one group over 100 connections), fanout-1000-mux10-flood (1,000
+# members over 10 connections) or sessions-10k-mux100 (100 sessions per connection). Output: ab-results/<time>/NAME-{a,b}-RUN.json
 # and summary-{a,b}.md (medians per side).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -29,6 +30,8 @@ arguments() {
     fanout-200-rate100) echo fanout --members 200 --senders 4 --rate 100 --duration 20 ;;
     sessions-10k)       echo sessions --sessions 10000 --hold 5 ;;
     direct-100-flood)   echo direct --pairs 100 --duration 10 ;;
+    fanout-1000-mux10-flood) echo fanout --members 1000 --connections 10 --senders 4 --duration 10 ;;
+    sessions-10k-mux100) echo sessions --sessions 10000 --connections 100 --hold 5 ;;
     fill-10k)           echo fanout --members 10000 --connections 100 --senders 1 --duration 1 --setup-timeout 900 ;;
     *) return 1 ;;
   esac

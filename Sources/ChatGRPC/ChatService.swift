@@ -5,6 +5,7 @@ import Foundation
 import GRPCCore
 import GRPCProtobuf
 import Logging
+import NGHTTP2Transport
 import SwiftProtobuf
 
 /// The chat.v1.ChatService handlers: each translates a call into one registry
@@ -46,6 +47,7 @@ public struct ChatService: RegistrableRPCService {
         return try connect(
           request.message, credential: AuthInterceptor.credential(in: request.metadata),
           streamHandle: request.metadata[stringValues: StreamCloser.header].first(where: { _ in true }),
+          transportStream: context.transportSpecific as? NGHTTP2StreamContext,
           peer: PeerAddress(grpcPeer: context.remotePeer))
       }
     )
@@ -96,7 +98,8 @@ public struct ChatService: RegistrableRPCService {
   /// ends. Registration happens inside the producer, which always runs to its
   /// end, so every session that is registered is also ended.
   func connect(
-    _ request: Chat_V1_ConnectRequest, credential: String?, streamHandle: String?, peer: PeerAddress
+    _ request: Chat_V1_ConnectRequest, credential: String?, streamHandle: String?,
+    transportStream: NGHTTP2StreamContext? = nil, peer: PeerAddress
   ) throws -> StreamingServerResponse<SharedEvent> {
     let identity: ConnectIdentity
     do throws(ChatError) {
@@ -124,6 +127,12 @@ public struct ChatService: RegistrableRPCService {
         session.queue.onEnd { [endGrace] end in
           guard end != .disconnected else { return }
           streamCloser.reset(streamHandle, after: endGrace, reason: end.label)
+        }
+      } else if let transportStream {
+        // The nghttp2 transport resets its own streams.
+        session.queue.onEnd { [endGrace] end in
+          guard end != .disconnected else { return }
+          transportStream.reset(after: endGrace, reason: end.label)
         }
       }
       // gRPC reports a client that cancels or vanishes through this handler,

@@ -7,6 +7,7 @@ import GRPCCore
 import GRPCNIOTransportHTTP2
 import GRPCOperability
 import Logging
+import NGHTTP2Transport
 import NIOCore
 import ServiceLifecycle
 
@@ -70,22 +71,51 @@ public final class ChatApplication: Service, Sendable {
     let accounts = AccountServices(
       hasher: PasswordHasher(parameters: configuration.passwordHashing),
       tokenLifetime: configuration.limits.tokenLifetime, jwt: configuration.jwtVerifier)
-    var transportConfig = configuration.transportConfig
-    let silence = TimeAmount(configuration.keepaliveInterval + configuration.keepaliveTimeout)
-    transportConfig.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
-      SilentConnectionCloser.install(on: channel, silence: silence, logger: logger)
+    switch configuration.transport {
+    case .nio:
+      var transportConfig = configuration.transportConfig
+      let silence = TimeAmount(configuration.keepaliveInterval + configuration.keepaliveTimeout)
+      transportConfig.channelDebuggingCallbacks.onAcceptTCPConnection = { channel in
+        SilentConnectionCloser.install(on: channel, silence: silence, logger: logger)
+      }
+      let streamCloser = StreamCloser(paths: ["/chat.v1.ChatService/Connect"], logger: logger)
+      transportConfig.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in
+        streamCloser.install(on: channel)
+      }
+      let transport = HTTP2ServerTransport.Posix(
+        address: configuration.host.contains(":")
+          ? .ipv6(host: configuration.host, port: configuration.port)
+          : .ipv4(host: configuration.host, port: configuration.port),
+        transportSecurity: configuration.transportSecurity,
+        config: transportConfig
+      )
+      let listening: @Sendable () async throws -> ListeningAddress = {
+        let address = try await transport.listeningAddress
+        if let ipv4 = address.ipv4 { return ListeningAddress(host: ipv4.host, port: ipv4.port) }
+        if let ipv6 = address.ipv6 { return ListeningAddress(host: ipv6.host, port: ipv6.port) }
+        return ListeningAddress(host: "\(address)", port: 0)
+      }
+      self.init(
+        configuration: configuration, registry: registry, transport: transport, streamCloser: streamCloser,
+        accounts: accounts, storeServices: storeServices, listening: listening, logger: logger)
+    case .nghttp2:
+      // Keepalive, the silent-peer close and stream resets are the transport's own.
+      let transport = NGHTTP2ServerTransport(config: configuration.nghttp2Config, logger: logger)
+      let listening: @Sendable () async throws -> ListeningAddress = {
+        let address = try await transport.listeningAddress
+        return ListeningAddress(host: address.ipAddress ?? "\(address)", port: address.port ?? 0)
+      }
+      self.init(
+        configuration: configuration, registry: registry, transport: transport, streamCloser: nil,
+        accounts: accounts, storeServices: storeServices, listening: listening, logger: logger)
     }
-    let streamCloser = StreamCloser(paths: ["/chat.v1.ChatService/Connect"], logger: logger)
-    transportConfig.channelDebuggingCallbacks.onAcceptHTTP2Stream = { channel in
-      streamCloser.install(on: channel)
-    }
-    let transport = HTTP2ServerTransport.Posix(
-      address: configuration.host.contains(":")
-        ? .ipv6(host: configuration.host, port: configuration.port)
-        : .ipv4(host: configuration.host, port: configuration.port),
-      transportSecurity: configuration.transportSecurity,
-      config: transportConfig
-    )
+  }
+
+  private convenience init<Transport: ServerTransport>(
+    configuration: ChatServerConfiguration, registry: ChatRegistry, transport: Transport,
+    streamCloser: StreamCloser?, accounts: AccountServices, storeServices: [any Service],
+    listening: @escaping @Sendable () async throws -> ListeningAddress, logger: Logger
+  ) {
     // Health and reflection (for grpcurl, grpcui, Postman, Kreya) skip
     // authentication, the rate limit and the request log.
     let health = HealthService()
@@ -95,12 +125,6 @@ public final class ChatApplication: Service, Sendable {
       transport: transport, registry: registry, logger: logger, auth: configuration.auth,
       maxRequestBytes: configuration.maxRequestBytes, endGrace: configuration.endGrace,
       streamCloser: streamCloser, accounts: accounts, otherServices: [health, reflection])
-    let listening: @Sendable () async throws -> ListeningAddress = {
-      let address = try await transport.listeningAddress
-      if let ipv4 = address.ipv4 { return ListeningAddress(host: ipv4.host, port: ipv4.port) }
-      if let ipv6 = address.ipv6 { return ListeningAddress(host: ipv6.host, port: ipv6.port) }
-      return ListeningAddress(host: "\(address)", port: 0)
-    }
     var services: [any Service] = storeServices + [
       GRPCServerService(
         server: server, requested: (configuration.host, configuration.port), logger: logger,

@@ -1,7 +1,10 @@
 import ChatAuth
 import ChatConsole
+import Foundation
 import ChatCore
 import GRPCNIOTransportHTTP2
+import NGHTTP2Transport
+import NIOCore
 
 /// What the server is started with, already validated (by `chat-server`'s
 /// options, or by a test).
@@ -39,6 +42,9 @@ public struct ChatServerConfiguration: Sendable {
   public var passwordHashing = PasswordHasher.Parameters.owasp
   /// `--jwt-key`: also accept `Bearer <JWT>` signed with this key.
   public var jwtVerifier: JWTVerifier?
+  /// The HTTP/2 transport; `CHAT_TEST_TRANSPORT` (nio or nghttp2) overrides
+  /// the default, so the whole suite runs against either.
+  public var transport: ServerTransportKind = ServerTransportKind.fromEnvironment ?? .nghttp2
 
   public init() {}
 
@@ -54,6 +60,21 @@ public struct ChatServerConfiguration: Sendable {
     // close the connection with GOAWAY ENHANCE_YOUR_CALM (gRFC A8).
     config.connection.keepalive.clientBehavior = .init(
       minPingIntervalWithoutCalls: .seconds(10), allowWithoutCalls: false)
+    return config
+  }
+
+  /// The nghttp2 transport's settings these options make (the same policy as `transportConfig`).
+  var nghttp2Config: NGHTTP2ServerTransport.Config {
+    var config = NGHTTP2ServerTransport.Config(host: host, port: port)
+    config.tls = tls.map { .init(certificateChainPath: $0.certificateChain, privateKeyPath: $0.privateKey) }
+    config.maxRequestPayloadSize = 4 * maxRequestBytes
+    config.maxConcurrentStreams = maxStreamsPerConnection
+    config.keepaliveInterval = TimeAmount(keepaliveInterval)
+    config.keepaliveTimeout = TimeAmount(keepaliveTimeout)
+    config.minPingInterval = .seconds(10)
+    config.allowPingsWithoutCalls = false
+    // A response its client does not take is reset, as StreamCloser does on nio.
+    config.finishedStreamGrace = TimeAmount(endGrace)
     return config
   }
 
@@ -83,4 +104,17 @@ public enum StoreChoice: Sendable, Equatable {
   case memory
   /// An SQLite database in this directory (created readable by its owner only).
   case sqlite(directory: String)
+}
+
+/// Which HTTP/2 implementation serves gRPC.
+public enum ServerTransportKind: String, Sendable, CaseIterable {
+  /// grpc-swift-nio-transport (swift-nio-http2).
+  case nio
+  /// libnghttp2 on SwiftNIO (`NGHTTP2Transport`).
+  case nghttp2
+
+  static var fromEnvironment: ServerTransportKind? {
+    guard let value = getenv("CHAT_TEST_TRANSPORT") else { return nil }
+    return ServerTransportKind(rawValue: String(cString: value))
+  }
 }

@@ -88,6 +88,9 @@ struct ChatServerCommand: ParsableCommand {
   @Option(help: "The PEM private key of --tls-cert.")
   var tlsKey: String?
 
+  @Option(help: "The HTTP/2 implementation: nghttp2 (libnghttp2) or nio (grpc-swift-nio-transport).")
+  var transport: ServerTransportKind = ChatServerConfiguration().transport
+
   @Flag(help: "Run without the operator console on stdin.")
   var noConsole = false
 
@@ -192,6 +195,7 @@ struct ChatServerCommand: ParsableCommand {
     configuration.keepaliveInterval = .seconds(keepaliveInterval)
     configuration.keepaliveTimeout = .seconds(keepaliveTimeout)
     configuration.auth = auth
+    configuration.transport = transport
     if let tlsCert, let tlsKey {
       configuration.tls = TLSFiles(certificateChain: tlsCert, privateKey: tlsKey)
     }
@@ -257,3 +261,5 @@ extension ChatServerCommand {
     return .seconds(value * scale)
   }
 }
+
+extension ServerTransportKind: ExpressibleByArgument {}

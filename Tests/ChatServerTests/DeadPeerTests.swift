@@ -9,11 +9,12 @@ import Testing
 
 /// Keepalive, both ways: the server finds peers that vanished, and refuses
 /// peers that ping too often.
-@Suite("Dead peers and keepalive")
+@Suite("Dead peers and keepalive", .serialized)
 struct DeadPeerTests {
-  @Test("a client that vanishes without a FIN is disconnected by keepalive, and its group sees MemberLeft DISCONNECTED")
-  func frozenClient() async throws {
+  @Test("a client that vanishes without a FIN is disconnected by keepalive, and its group sees MemberLeft DISCONNECTED", arguments: ServerTransportKind.allCases)
+  func frozenClient(transport: ServerTransportKind) async throws {
     let server = try await TestServer {
+      $0.transport = transport
       $0.keepaliveInterval = .seconds(1)
       $0.keepaliveTimeout = .seconds(1)
     }
@@ -38,9 +39,9 @@ struct DeadPeerTests {
     try await server.stop()
   }
 
-  @Test("a grpc-swift client that pings every 300 ms during its Connect stream is cut off, and its group sees it leave")
-  func grpcClientPingingTooOften() async throws {
-    let server = try await TestServer()
+  @Test("a grpc-swift client that pings every 300 ms during its Connect stream is cut off, and its group sees it leave", arguments: ServerTransportKind.allCases)
+  func grpcClientPingingTooOften(transport: ServerTransportKind) async throws {
+    let server = try await TestServer { $0.transport = transport }
     let alice = try await server.user("alice")
     try await alice.create("room")
     _ = try await alice.next()
@@ -68,9 +69,9 @@ struct DeadPeerTests {
     try await server.stop()
   }
 
-  @Test("pings too frequent for the policy are answered with GOAWAY ENHANCE_YOUR_CALM, then the connection closes")
-  func pingsTooOften() async throws {
-    let server = try await TestServer()
+  @Test("pings too frequent for the policy are answered with GOAWAY ENHANCE_YOUR_CALM, then the connection closes", arguments: ServerTransportKind.allCases)
+  func pingsTooOften(transport: ServerTransportKind) async throws {
+    let server = try await TestServer { $0.transport = transport }
     let connection = try await RawHTTP2Connection.connect(port: server.port)
     // Ping again as soon as each ack arrives, until the server says stop.
     let verdict: (HTTP2ErrorCode, String, acked: Int)? = try await withTimeout(5, "GOAWAY") {

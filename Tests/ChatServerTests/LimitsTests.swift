@@ -110,10 +110,10 @@ struct LimitsTests {
     #expect(throws: ChatError.unknownSessionToken(length: alice.token.count)) { try h.registry.authenticate(alice.token, mode: .session, charge: false) }
   }
 
-  @Test("rate limiting over the wire: RESOURCE_EXHAUSTED after the burst, ListChannels exempt")
-  func rateLimitEndToEnd() async throws {
+  @Test("rate limiting over the wire: RESOURCE_EXHAUSTED after the burst, ListChannels exempt", arguments: ServerTransportKind.allCases)
+  func rateLimitEndToEnd(transport: ServerTransportKind) async throws {
     // A refill every 100 s: however slow the machine, the third call finds the bucket empty.
-    let server = try await TestServer { $0.limits.rateLimit = RateLimit(perSecond: 0.01, burst: 2) }
+    let server = try await TestServer { $0.transport = transport; $0.limits.rateLimit = RateLimit(perSecond: 0.01, burst: 2) }
     let alice = try await server.user("alice")
     try await alice.create("g")
     try await alice.send("one", to: "g", .group)
@@ -126,9 +126,9 @@ struct LimitsTests {
     try await server.stop()
   }
 
-  @Test("Connect past --max-sessions over the wire is RESOURCE_EXHAUSTED")
-  func maxSessionsEndToEnd() async throws {
-    let server = try await TestServer { $0.limits.maxSessions = 1 }
+  @Test("Connect past --max-sessions over the wire is RESOURCE_EXHAUSTED", arguments: ServerTransportKind.allCases)
+  func maxSessionsEndToEnd(transport: ServerTransportKind) async throws {
+    let server = try await TestServer { $0.transport = transport; $0.limits.maxSessions = 1 }
     let alice = try await server.user("alice")
     let refused = try await TestUser.failingConnect("bob", port: server.port)
     #expect(refused?.code == .resourceExhausted)

@@ -11,7 +11,7 @@ import Testing
 
 /// Ended means ended: a session the server ends gives up its stream within
 /// a bound, whether or not its client reads.
-@Suite("Sessions the server ends")
+@Suite("Sessions the server ends", .serialized)
 struct SessionEndTests {
   /// Connects `name` over a raw HTTP/2 stream that is never read, then
   /// fills its flow-control window and the server's buffers with events.
@@ -32,9 +32,9 @@ struct SessionEndTests {
 
   @Test(
     "a kicked or shut-down session whose client does not read is reset within the grace",
-    arguments: ["kick", "shutdown"])
-  func silentClientIsReset(how: String) async throws {
-    let server = try await TestServer { $0.endGrace = .milliseconds(300) }
+    arguments: ServerTransportKind.allCases, ["kick", "shutdown"])
+  func silentClientIsReset(transport: ServerTransportKind, how: String) async throws {
+    let server = try await TestServer { $0.transport = transport; $0.endGrace = .milliseconds(300) }
     let (connection, closed) = try await silentSession("mute", on: server)
     if how == "kick" {
       _ = try server.registry.kick("mute", reason: "test")
@@ -47,9 +47,9 @@ struct SessionEndTests {
     try await server.stop()
   }
 
-  @Test("a silent client that reconnects after each kick leaves no stream behind")
-  func reconnectingSilentClient() async throws {
-    let server = try await TestServer { $0.endGrace = .milliseconds(200) }
+  @Test("a silent client that reconnects after each kick leaves no stream behind", arguments: ServerTransportKind.allCases)
+  func reconnectingSilentClient(transport: ServerTransportKind) async throws {
+    let server = try await TestServer { $0.transport = transport; $0.endGrace = .milliseconds(200) }
     var connections: [RawHTTP2Connection] = []
     for round in 0..<3 {
       let (connection, closed) = try await silentSession("mute\(round)", on: server)

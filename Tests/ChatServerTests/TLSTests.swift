@@ -7,17 +7,18 @@ import GRPCNIOTransportHTTP2
 import Testing
 
 /// The server over TLS, with a CA and certificate made for each test.
-@Suite("TLS")
+@Suite("TLS", .serialized)
 struct TLSTests {
   static func trusting(_ caPath: String) -> HTTP2ClientTransport.Posix.TransportSecurity {
     .tls { $0.trustRoots = .certificates([.file(path: caPath, format: .pem)]) }
   }
 
-  @Test("a client that trusts the server's CA is served over TLS")
-  func trustedClient() async throws {
+  @Test("a client that trusts the server's CA is served over TLS", arguments: ServerTransportKind.allCases)
+  func trustedClient(transport: ServerTransportKind) async throws {
     let certificates = try TestCertificates()
     defer { certificates.remove() }
     let server = try await TestServer {
+      $0.transport = transport
       $0.tls = TLSFiles(certificateChain: certificates.certificateChainPath, privateKey: certificates.privateKeyPath)
     }
     let security = Self.trusting(certificates.caPath)
@@ -31,8 +32,8 @@ struct TLSTests {
     try await server.stop()
   }
 
-  @Test("a plaintext client and a client that does not trust the certificate fail with UNAVAILABLE, and TLS clients are served after")
-  func untrustedClients() async throws {
+  @Test("a plaintext client and a client that does not trust the certificate fail with UNAVAILABLE, and TLS clients are served after", arguments: ServerTransportKind.allCases)
+  func untrustedClients(transport: ServerTransportKind) async throws {
     let certificates = try TestCertificates()
     let otherCA = try TestCertificates()
     defer {
@@ -40,6 +41,7 @@ struct TLSTests {
       otherCA.remove()
     }
     let server = try await TestServer {
+      $0.transport = transport
       $0.tls = TLSFiles(certificateChain: certificates.certificateChainPath, privateKey: certificates.privateKeyPath)
     }
     let plaintext = try await TestUser.failingConnect("eve", port: server.port, security: .plaintext)

@@ -1,0 +1,203 @@
+import GRPCCore
+import NIOCore
+import Synchronization
+
+/// Where handlers' response parts wait for their connection's event loop.
+///
+/// Writers (any task) append under the lock and, if the connection has no
+/// drain scheduled yet, schedule one: every part written between two event
+/// loop turns, on every stream of the connection, goes out in one drain (one
+/// nghttp2 send, one write and flush). A stream whose unsent bytes pass
+/// `highWater` suspends its writer until the peer takes them (backpressure:
+/// the application's own queue then fills, and decides).
+final class ConnectionOutbox: Sendable {
+  typealias Part = RPCResponsePart<[UInt8]>
+
+  private struct Stream {
+    var parts: [Part] = []
+    /// Written and not yet taken by nghttp2 (frame headers included).
+    var unsent = 0
+    var waiters: [CheckedContinuation<Void, any Error>] = []
+    /// Nothing may follow a status.
+    var statusWritten = false
+  }
+
+  private struct State {
+    var streams: [Int32: Stream] = [:]
+    /// Streams with parts, in the order they got them.
+    var dirty: [Int32] = []
+    var drainScheduled = false
+    var drain: (@Sendable () -> Void)?
+  }
+
+  private let state = Mutex(State())
+  let highWater: Int
+
+  init(highWater: Int) {
+    self.highWater = highWater
+  }
+
+  /// Set once by the connection; cleared when it closes.
+  func setDrain(_ drain: (@Sendable () -> Void)?) {
+    state.withLock { $0.drain = drain }
+  }
+
+  func open(_ streamID: Int32) {
+    state.withLock { $0.streams[streamID] = Stream() }
+  }
+
+  /// Appends `parts`; suspends while the stream has more than `highWater` unsent.
+  func write(_ parts: [Part], to streamID: Int32) async throws {
+    let bytes = parts.reduce(0) { total, part in
+      if case .message(let message) = part { return total + message.count + 5 }
+      return total
+    }
+    enum Outcome { case closed, written(drain: (@Sendable () -> Void)?, wait: Bool) }
+    let outcome = state.withLock { state -> Outcome in
+      guard let stream = state.streams[streamID], !stream.statusWritten else { return .closed }
+      if parts.contains(where: { if case .status = $0 { true } else { false } }) {
+        state.streams[streamID]!.statusWritten = true
+      }
+      if state.streams[streamID]!.parts.isEmpty { state.dirty.append(streamID) }
+      state.streams[streamID]!.parts.append(contentsOf: parts)
+      state.streams[streamID]!.unsent += bytes
+      let wait = state.streams[streamID]!.unsent > highWater
+      var drain: (@Sendable () -> Void)?
+      if !state.drainScheduled, let scheduled = state.drain {
+        state.drainScheduled = true
+        drain = scheduled
+      }
+      return .written(drain: drain, wait: wait)
+    }
+    guard case .written(let drain, let wait) = outcome else { throw Self.closedError }
+    drain?()
+    guard wait else { return }
+    try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+      let parked = state.withLock { state -> Bool in
+        guard let stream = state.streams[streamID] else { return false }
+        guard stream.unsent > highWater else {
+          return false
+        }
+        state.streams[streamID]!.waiters.append(continuation)
+        return true
+      }
+      if !parked {
+        let open = state.withLock { $0.streams[streamID] != nil }
+        if open { continuation.resume() } else { continuation.resume(throwing: Self.closedError) }
+      }
+    }
+  }
+
+  /// Everything written since the last drain, by stream (on the event loop).
+  func takeAll() -> [(Int32, [Part])] {
+    state.withLock { state in
+      state.drainScheduled = false
+      let dirty = state.dirty
+      state.dirty = []
+      return dirty.compactMap { id in
+        guard let parts = state.streams[id]?.parts, !parts.isEmpty else { return nil }
+        state.streams[id]!.parts = []
+        return (id, parts)
+      }
+    }
+  }
+
+  /// nghttp2 took these bytes: writers below the mark go on.
+  func consumed(_ counts: [(Int32, Int)]) {
+    guard !counts.isEmpty else { return }
+    let woken = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+      var woken: [CheckedContinuation<Void, any Error>] = []
+      for (id, count) in counts where state.streams[id] != nil {
+        state.streams[id]!.unsent -= count
+        if state.streams[id]!.unsent <= highWater, !state.streams[id]!.waiters.isEmpty {
+          woken += state.streams[id]!.waiters
+          state.streams[id]!.waiters = []
+        }
+      }
+      return woken
+    }
+    for continuation in woken { continuation.resume() }
+  }
+
+  /// After the handler returned: a stream it left without a status ends
+  /// UNKNOWN rather than staying open.
+  func endIfUnfinished(_ streamID: Int32) async {
+    let unfinished = state.withLock { $0.streams[streamID].map { !$0.statusWritten } ?? false }
+    guard unfinished else { return }
+    try? await write([.status(Status(code: .unknown, message: "The handler ended without a status."), [:])], to: streamID)
+  }
+
+  /// The stream is gone: later writes fail, parked writers fail now.
+  func close(_ streamID: Int32) {
+    let waiters = state.withLock { state in
+      state.streams.removeValue(forKey: streamID)?.waiters ?? []
+    }
+    for continuation in waiters { continuation.resume(throwing: Self.closedError) }
+  }
+
+  /// The connection is gone.
+  func closeAll() {
+    let waiters = state.withLock { state in
+      let waiters = state.streams.values.flatMap(\.waiters)
+      state.streams = [:]
+      state.dirty = []
+      state.drain = nil
+      return waiters
+    }
+    for continuation in waiters { continuation.resume(throwing: Self.closedError) }
+  }
+
+  static let closedError = RPCError(code: .unavailable, message: "The stream is closed.")
+}
+
+/// A handler's response writer: parts go to the connection's outbox.
+struct StreamWriter: ClosableRPCWriterProtocol {
+  typealias Element = RPCResponsePart<[UInt8]>
+
+  let outbox: ConnectionOutbox
+  let streamID: Int32
+
+  func write(_ element: Element) async throws {
+    try await outbox.write([element], to: streamID)
+  }
+
+  func write(contentsOf elements: some Sequence<Element>) async throws {
+    try await outbox.write(Array(elements), to: streamID)
+  }
+
+  /// GRPCCore writes a status before finishing; the transport checks after
+  /// the handler returns that one was written (`endIfUnfinished`).
+  func finish() async {}
+
+  func finish(throwing error: any Error) async {
+    let status: Status
+    if let error = error as? RPCError {
+      status = Status(code: Status.Code(error.code), message: error.message)
+    } else {
+      status = Status(code: .unknown, message: "The handler failed.")
+    }
+    try? await outbox.write([.status(status, [:])], to: streamID)
+  }
+}
+
+/// The RPC's cancellation handle, which its task creates after the stream
+/// exists: a reset that came first cancels it on arrival.
+final class StreamCancellation: Sendable {
+  private let state = Mutex<(handle: ServerContext.RPCCancellationHandle?, cancelled: Bool)>((nil, false))
+
+  func attach(_ handle: ServerContext.RPCCancellationHandle) {
+    let cancelled = state.withLock { state in
+      state.handle = handle
+      return state.cancelled
+    }
+    if cancelled { handle.cancel() }
+  }
+
+  func cancel() {
+    let handle = state.withLock { state in
+      state.cancelled = true
+      return state.handle
+    }
+    handle?.cancel()
+  }
+}

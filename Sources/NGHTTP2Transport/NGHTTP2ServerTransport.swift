@@ -1,0 +1,261 @@
+import GRPCCore
+import Logging
+import NIOCore
+import NIOPosix
+import NIOSSL
+import Synchronization
+
+/// A GRPCCore server transport whose HTTP/2 is libnghttp2, on SwiftNIO's
+/// sockets and event loops (and NIOSSL for TLS).
+///
+/// Each connection is one channel with one `NGHTTP2ConnectionHandler`; each
+/// request stream is one GRPCCore stream run by `listen`'s task group.
+/// Handlers' writes are batched per connection and event-loop turn.
+public final class NGHTTP2ServerTransport: ServerTransport {
+  public typealias Bytes = [UInt8]
+
+  public struct Config: Sendable {
+    public var host: String
+    public var port: Int
+    /// PEM files; nil serves plaintext (h2c with prior knowledge).
+    public var tls: TLS?
+    public var maxConcurrentStreams = 100
+    /// A request message announcing more is RESOURCE_EXHAUSTED, unbuffered.
+    public var maxRequestPayloadSize = 4 * 1024 * 1024
+    public var maxHeaderListSize = 16 * 1024
+    public var initialWindowSize = 64 * 1024
+    /// The server pings a connection it has read nothing from for this long...
+    public var keepaliveInterval = TimeAmount.hours(2)
+    /// ...and closes it if nothing comes back within this.
+    public var keepaliveTimeout = TimeAmount.seconds(20)
+    /// Pings closer together than this are strikes (gRFC A8)...
+    public var minPingInterval = TimeAmount.minutes(5)
+    public var allowPingsWithoutCalls = false
+    /// ...and more strikes than this close the connection (GOAWAY ENHANCE_YOUR_CALM).
+    public var maxPingStrikes = 2
+    /// Rapid-reset protection: a token bucket of peer RST_STREAMs.
+    public var maxResetBurst = 200
+    public var maxResetRate = 20
+    /// A finished response still unsent this long after the handler ended is
+    /// reset (its client stopped reading); nil keeps it.
+    public var finishedStreamGrace: TimeAmount?
+    /// A stream's writer waits while more than this is unsent.
+    public var streamHighWater = 64 * 1024
+    /// Graceful shutdown's GOAWAY notice waits this long at most for its ping.
+    public var shutdownPingTimeout = TimeAmount.seconds(1)
+
+    public init(host: String, port: Int) {
+      self.host = host
+      self.port = port
+    }
+  }
+
+  public struct TLS: Sendable {
+    public var certificateChainPath: String
+    public var privateKeyPath: String
+
+    public init(certificateChainPath: String, privateKeyPath: String) {
+      self.certificateChainPath = certificateChainPath
+      self.privateKeyPath = privateKeyPath
+    }
+  }
+
+  private struct Connection: Sendable {
+    let shutDown: @Sendable () -> Void
+    let closeNow: @Sendable () -> Void
+  }
+
+  private struct State {
+    var serverChannel: (any Channel)?
+    var connections: [UInt64: Connection] = [:]
+    var nextConnection: UInt64 = 0
+    var shuttingDown = false
+    var serverClosed = false
+    var finishStreams: (@Sendable () -> Void)?
+    /// The server's methods by `:path`, with their RPC types (`configure(context:)`).
+    var methods: [String: MethodDescriptor] = [:]
+
+    /// Finishes the accepted-stream sequence once nothing can add to it.
+    mutating func finishIfDone() -> (@Sendable () -> Void)? {
+      guard serverClosed, connections.isEmpty else { return nil }
+      return finishStreams.take()
+    }
+  }
+
+  private let config: Config
+  private let logger: Logger
+  private let group: any EventLoopGroup
+  private let state = Mutex(State())
+  private let address: EventLoopPromise<SocketAddress>
+
+  public init(config: Config, logger: Logger, group: any EventLoopGroup = MultiThreadedEventLoopGroup.singleton) {
+    self.config = config
+    self.logger = logger
+    self.group = group
+    self.address = group.any().makePromise(of: SocketAddress.self)
+  }
+
+  /// The bound address, once listening (throws if binding failed).
+  public var listeningAddress: SocketAddress {
+    get async throws { try await address.futureResult.get() }
+  }
+
+  /// GRPCCore's own descriptors (they carry the RPC type, which interceptor
+  /// and router lookups compare).
+  public func configure(context: GRPCServerContext) {
+    state.withLock { state in
+      for method in context.methods { state.methods["/" + method.fullyQualifiedMethod] = method }
+    }
+  }
+
+  public func listen(
+    streamHandler: @escaping @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void
+  ) async throws {
+    let (accepted, continuation) = AsyncStream<AcceptedStream>.makeStream()
+    state.withLock { $0.finishStreams = { continuation.finish() } }
+    let server: any Channel
+    do {
+      let sslContext = try config.tls.map(Self.makeSSLContext)
+      server = try await bootstrap(sslContext: sslContext, accepted: continuation)
+        .bind(host: config.host, port: config.port).get()
+    } catch {
+      address.fail(error)
+      continuation.finish()
+      throw error
+    }
+    let closeAtOnce = state.withLock { state in
+      state.serverChannel = server
+      return state.shuttingDown
+    }
+    address.succeed(server.localAddress!)
+    server.closeFuture.whenComplete { _ in
+      self.state.withLock { state in
+        state.serverClosed = true
+        return state.finishIfDone()
+      }?()
+    }
+    if closeAtOnce { server.close(promise: nil) }
+
+    await withTaskCancellationHandler {
+      await withDiscardingTaskGroup { group in
+        for await stream in accepted {
+          group.addTask {
+            await withServerContextRPCCancellationHandle { handle in
+              stream.cancellation.attach(handle)
+              var context = ServerContext(
+                descriptor: stream.stream.descriptor, remotePeer: stream.remotePeer, localPeer: stream.localPeer,
+                cancellation: handle)
+              context.transportSpecific = stream.transportSpecific
+              await streamHandler(stream.stream, context)
+              await stream.outbox.endIfUnfinished(stream.streamID)
+            }
+          }
+        }
+      }
+    } onCancel: {
+      self.closeEverything()
+    }
+  }
+
+  public func beginGracefulShutdown() {
+    let (server, connections) = state.withLock { state in
+      state.shuttingDown = true
+      return (state.serverChannel, Array(state.connections.values))
+    }
+    server?.close(promise: nil)
+    for connection in connections { connection.shutDown() }
+  }
+
+  private func closeEverything() {
+    let (server, connections) = state.withLock { state in
+      state.shuttingDown = true
+      return (state.serverChannel, Array(state.connections.values))
+    }
+    server?.close(promise: nil)
+    for connection in connections { connection.closeNow() }
+  }
+
+  private func bootstrap(
+    sslContext: NIOSSLContext?, accepted: AsyncStream<AcceptedStream>.Continuation
+  ) -> ServerBootstrap {
+    let config = config
+    let logger = logger
+    return ServerBootstrap(group: group)
+      .serverChannelOption(.backlog, value: 1024)
+      .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+      .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+      .childChannelInitializer { [weak self] channel in
+        channel.eventLoop.makeCompletedFuture {
+          guard let self else { throw ChannelError.ioOnClosedChannel }
+          if let sslContext {
+            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: sslContext))
+          }
+          let id = self.state.withLock { state in
+            defer { state.nextConnection += 1 }
+            return state.nextConnection
+          }
+          let methods = self.state.withLock { $0.methods }
+          let handler = NGHTTP2ConnectionHandler(
+            config: config, logger: logger, methods: methods,
+            accept: { stream in
+              if case .enqueued = accepted.yield(stream) { return true }
+              return false
+            },
+            onClose: { [weak self] in self?.connectionClosed(id) })
+          let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
+          let loop = channel.eventLoop
+          let shuttingDown = self.state.withLock { state in
+            state.connections[id] = Connection(
+              shutDown: { loop.execute { bound.value.beginGracefulShutdown() } },
+              closeNow: { loop.execute { bound.value.closeNow() } })
+            return state.shuttingDown
+          }
+          try channel.pipeline.syncOperations.addHandler(handler)
+          if shuttingDown { loop.execute { bound.value.beginGracefulShutdown() } }
+        }
+      }
+  }
+
+  private func connectionClosed(_ id: UInt64) {
+    state.withLock { state in
+      state.connections[id] = nil
+      return state.finishIfDone()
+    }?()
+  }
+
+  private static func makeSSLContext(_ tls: TLS) throws -> NIOSSLContext {
+    let chain = try NIOSSLCertificate.fromPEMFile(tls.certificateChainPath).map { NIOSSLCertificateSource.certificate($0) }
+    var configuration = TLSConfiguration.makeServerConfiguration(
+      certificateChain: chain, privateKey: .privateKey(try NIOSSLPrivateKey(file: tls.privateKeyPath, format: .pem)))
+    configuration.applicationProtocols = ["h2"]
+    return try NIOSSLContext(configuration: configuration)
+  }
+}
+
+/// A stream a connection accepted, on its way to a handler task.
+struct AcceptedStream: Sendable {
+  let stream: RPCStream<NGHTTP2ServerTransport.Inbound, NGHTTP2ServerTransport.Outbound>
+  let remotePeer: String
+  let localPeer: String
+  let cancellation: StreamCancellation
+  let transportSpecific: NGHTTP2StreamContext
+  let outbox: ConnectionOutbox
+  let streamID: Int32
+}
+
+/// What a handler can ask of its stream beyond GRPCCore's contract
+/// (`ServerContext.transportSpecific`).
+public struct NGHTTP2StreamContext: ServerContext.TransportSpecific {
+  private let resetAfter: @Sendable (TimeAmount, String) -> Void
+
+  init(resetAfter: @escaping @Sendable (TimeAmount, String) -> Void) {
+    self.resetAfter = resetAfter
+  }
+
+  /// Resets the stream (RST_STREAM CANCEL) `delay` from now if it is still
+  /// open then: for a response the client may never take (it stopped
+  /// reading), so that neither the stream nor its writer lingers.
+  public func reset(after delay: Duration, reason: String) {
+    resetAfter(TimeAmount(delay), reason)
+  }
+}
