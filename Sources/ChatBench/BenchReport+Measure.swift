@@ -61,6 +61,7 @@ extension BenchReport {
     var merged = LatencyHistogram()
     for tally in tallies { if let latency = tally.latency { merged.add(latency) } }
     latency = Latency(merged)
+    sendLatency = Latency(phase.sendLatency)
     if let server = phase.server { self.server = .measure(server, deliveries: deliveriesReceived) }
     bench = .measure(phase.bench, deliveries: deliveriesReceived)
     setMachine(phase.machineCores)

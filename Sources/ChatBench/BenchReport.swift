@@ -92,6 +92,8 @@ public struct BenchReport: Encodable, Sendable {
   public var deliveriesPerSecond = 0.0
   /// From the send time in the text to its receipt, at every member.
   public var latency: Latency?
+  /// SendMessage, call to OK (what durability adds shows here).
+  public var sendLatency: Latency?
   /// Present when the server's process id is known.
   public var server: Usage?
   public var bench: Usage
@@ -111,7 +113,7 @@ public struct BenchReport: Encodable, Sendable {
   private enum CodingKeys: String, CodingKey {
     case scenario, date, target, parameters, connect, messagesSent, sendErrors, deliveriesReceived,
       deliveriesExpected, lost, unconfirmed, outOfOrder, expectedIsExact, sessionsEnded, measuredSeconds,
-      messagesPerSecond, deliveriesPerSecond, latency, server, bench, machineCores, otherCores, fill, notes, ok
+      messagesPerSecond, deliveriesPerSecond, latency, sendLatency, server, bench, machineCores, otherCores, fill, notes, ok
   }
 
   public func encode(to encoder: any Encoder) throws {
@@ -134,6 +136,7 @@ public struct BenchReport: Encodable, Sendable {
     try container.encode(messagesPerSecond, forKey: .messagesPerSecond)
     try container.encode(deliveriesPerSecond, forKey: .deliveriesPerSecond)
     try container.encodeIfPresent(latency, forKey: .latency)
+    try container.encodeIfPresent(sendLatency, forKey: .sendLatency)
     try container.encodeIfPresent(server, forKey: .server)
     try container.encode(bench, forKey: .bench)
     try container.encodeIfPresent(machineCores, forKey: .machineCores)
@@ -179,6 +182,11 @@ public struct BenchReport: Encodable, Sendable {
             "p50 \(f(latency.p50))  p90 \(f(latency.p90))  p99 \(f(latency.p99))  p99.9 \(f(latency.p999))  max \(f(latency.max))"))
       } else {
         rows.append(("latency ms", "no deliveries"))
+      }
+      if let sendLatency {
+        rows.append(
+          ("SendMessage ms",
+            "p50 \(f(sendLatency.p50))  p90 \(f(sendLatency.p90))  p99 \(f(sendLatency.p99))  max \(f(sendLatency.max))"))
       }
     }
     if let server { rows.append(("server", usage(server))) } else { rows.append(("server", "not measured (no --server-pid)")) }

@@ -23,6 +23,8 @@ public enum BenchSummary {
     var deliveriesPerSecond: Double
     var connect: Connect
     var latency: Latency?
+    var sendLatency: Latency?
+    var messagesPerSecond: Double
     var server: Usage?
     var bench: Usage
     var otherCores: Double?
@@ -46,8 +48,8 @@ public enum BenchSummary {
       runs[name, default: []].append(figures)
     }
     var lines = [
-      "| run | ok | lost | messages | deliveries/s | server µs/delivery | server cores | bench cores | p50 ms | p99 ms | p99.9 ms | max ms | connect s | server KiB/session | server µs/session | server RSS MiB | other cores |",
-      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+      "| run | ok | lost | messages | deliveries/s | server µs/delivery | server cores | bench cores | p50 ms | p99 ms | p99.9 ms | max ms | send p99 ms | messages/s | connect s | server KiB/session | server µs/session | server RSS MiB | other cores |",
+      "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name in order {
       let group = runs[name]!
@@ -72,6 +74,8 @@ public enum BenchSummary {
         m({ $0.latency?.p99 }),
         m({ $0.latency?.p999 }),
         m({ $0.latency?.max }),
+        m({ $0.sendLatency?.p99 }),
+        messaging ? m({ $0.messagesPerSecond }, 0) : "–",
         m({ $0.connect.seconds }, 3),
         messaging ? "–" : m({ $0.server?.rssGrowthPerSessionKiB }, 1),
         messaging ? "–" : m({ $0.server?.cpuMicrosPerSession }, 1),

@@ -8,6 +8,8 @@ struct MessagePhase: Sendable {
   /// Accepted messages, by sender (index into the senders given).
   var accepted: [Int]
   var sendErrors: [String: Int]
+  /// SendMessage call to OK, all senders.
+  var sendLatency = LatencyHistogram()
   var server: ProcessDelta?
   var bench: ProcessDelta
   /// Cores busy on the whole machine over the phase.
@@ -51,9 +53,13 @@ extension Fleet {
     for counter in counters { errors.merge(counter.errorsByCode, uniquingKeysWith: +) }
     var server: ProcessDelta?
     if let serverBefore, let serverAfter { server = ProcessDelta(before: serverBefore, after: serverAfter) }
-    return MessagePhase(
+    var sendLatency = LatencyHistogram()
+    for counter in counters { sendLatency.add(counter.latency) }
+    var phase = MessagePhase(
       startedAt: startedAt, sendEndedAt: sendEndedAt, drainedAt: drainedAt, accepted: accepted,
       sendErrors: errors, server: server, bench: ProcessDelta(before: benchBefore, after: benchAfter),
       machineCores: machineBefore.flatMap { before in machineAfter.map { before.cores(until: $0) } })
+    phase.sendLatency = sendLatency
+    return phase
   }
 }

@@ -6,6 +6,18 @@ import Synchronization
 final class SendCounters: Sendable {
   let accepted = Atomic<Int>(0)
   private let errors = Mutex<[String: Int]>([:])
+  /// How long accepted SendMessage calls took, call to OK, in µs: on a
+  /// durable store, what waiting for the commit adds.
+  private let callLatency = Mutex(LatencyHistogram())
+
+  func recordAccepted(calledAt: UInt64) {
+    accepted.add(1, ordering: .relaxed)
+    let now = BenchClock.now()
+    let micros = now > calledAt ? (now - calledAt) / 1000 : 0
+    callLatency.withLock { $0.record(micros) }
+  }
+
+  var latency: LatencyHistogram { callLatency.withLock { $0 } }
 
   func recordError(_ error: any Error) {
     let code = (error as? RPCError).map { "\($0.code)" } ?? "error"
@@ -62,9 +74,10 @@ extension BenchSession {
         $0.to = channel
         $0.text = BenchText.make(sentAt: sentAt, bytes: schedule.messageBytes)
       }
+      let calledAt = BenchClock.now()
       do {
         _ = try await chat.sendMessage(request, metadata: authorization, options: options)
-        counters.accepted.add(1, ordering: .relaxed)
+        counters.recordAccepted(calledAt: calledAt)
       } catch {
         counters.recordError(error)
       }

@@ -36,7 +36,7 @@ public final class ServerProcess: Sendable {
     // Benchmarks measure the delivery path, not the rate limiter.
     if help.contains("--rate-limit") { arguments += ["--rate-limit", "off"] }
     // The delivery path, not the disk, unless the run asks for a store.
-    if help.contains("--store"), !extraArguments.contains("--store") { arguments += ["--store", "memory"] }
+    if help.contains("--store"), !extraArguments.contains(where: { $0 == "--store" || $0.hasPrefix("--store=") }) { arguments += ["--store", "memory"] }
     arguments += extraArguments
 
     let logPath = NSTemporaryDirectory() + "chat-bench-server-\(getpid())-\(UInt32.random(in: 0...UInt32.max)).log"

@@ -56,6 +56,11 @@ struct EventLog {
     if isMessage { trimIfNeeded(channel) }
   }
 
+  /// Forgets a channel nobody can read or replay any more.
+  mutating func drop(_ channel: String) {
+    channels[channel] = nil
+  }
+
   /// Restores an event read from the store (in seq order).
   mutating func restore(_ event: SharedEvent, to channel: String) {
     append(event, to: channel)

@@ -117,6 +117,8 @@ extension RegistryState {
         throw .notMemberCannotRead(group: group.name.display, user: user.name.display)
       }
       channel = EventLog.groupChannel(name.key)
+      // An earlier group of the same name is not this one's past.
+      floor = group.createdSeq > 0 ? group.createdSeq - 1 : 0
     case .user(let name):
       channel = EventLog.directChannel(caller.user.key, name.key)
       // A guest reads its own session's direct messages only, never an earlier namesake's.
@@ -153,15 +155,16 @@ extension RegistryState {
     for token in stored.tokens where token.expires > now && users[token.account]?.account != nil {
       tokens[TokenHash([UInt8](token.hash))] = TokenEntry(account: token.account, expires: token.expires)
     }
-    let displays = Dictionary(stored.groups.map { ($0.key, $0.display) }, uniquingKeysWith: { first, _ in first })
+    let records = Dictionary(stored.groups.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in first })
     for membership in stored.memberships where users[membership.account]?.account != nil {
       if let until = membership.until {
         users[membership.account]!.account!.pastMemberships.append(
           PastMembership(group: membership.group, since: membership.since, until: until))
         continue
       }
-      guard let display = displays[membership.group], let name = ChatName(display) else { continue }
-      groups[membership.group, default: Group(name: name, members: [])].members.insert(membership.account)
+      guard let record = records[membership.group], let name = ChatName(record.display) else { continue }
+      groups[membership.group, default: Group(name: name, members: [], createdSeq: record.createdSeq, hadAccounts: true)]
+        .members.insert(membership.account)
       users[membership.account]!.groups.insert(membership.group)
       users[membership.account]!.account!.joinedAt[membership.group] = membership.since
     }

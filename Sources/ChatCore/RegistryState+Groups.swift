@@ -11,8 +11,10 @@ extension RegistryState {
     try checkGroupsPerUser(user)
     groups[name.key] = Group(name: name, members: [caller.user.key])
     users[caller.user.key]!.groups.insert(name.key)
-    effects.storeOperations.append(.putGroup(GroupRecord(key: name.key, display: name.display, permanent: false)))
     let joined = logged(.memberJoined(group: name.display, user: user.name.display), in: EventLog.groupChannel(name.key), &effects)
+    groups[name.key]!.createdSeq = joined.seq
+    effects.storeOperations.append(
+      .putGroup(GroupRecord(key: name.key, display: name.display, permanent: false, createdSeq: joined.seq)))
     joinedGroup(caller.user.key, name.key, since: joined.seq, &effects)
     deliver(joined, toUser: caller.user.key, &effects)
   }
@@ -45,6 +47,7 @@ extension RegistryState {
   /// Records an account's membership from the event `since` on.
   private mutating func joinedGroup(_ userKey: String, _ groupKey: String, since: UInt64, _ effects: inout Effects) {
     guard users[userKey]!.account != nil else { return }
+    groups[groupKey]!.hadAccounts = true
     users[userKey]!.account!.joinedAt[groupKey] = since
     effects.storeOperations.append(.addMember(group: groupKey, account: userKey, since: since))
   }
@@ -68,6 +71,8 @@ extension RegistryState {
       groups[groupKey] = nil
       effects.groupsDeleted.append(group.name.display)
       effects.storeOperations.append(.deleteGroup(key: groupKey))
+      // Nobody can read it any more, and no account needs it to catch up.
+      if !group.hadAccounts { log.drop(EventLog.groupChannel(groupKey)) }
     } else {
       let left = logged(
         .memberLeft(group: group.name.display, user: user, reason: reason), in: EventLog.groupChannel(groupKey), &effects)

@@ -94,6 +94,10 @@ struct RegistryState {
     let name: ChatName
     /// User keys.
     var members: Set<String>
+    /// The seq of the event that created it: its History starts there.
+    var createdSeq: UInt64 = 0
+    /// An account has been a member (its log may be needed for catch-up).
+    var hadAccounts = false
   }
 
   /// Where logged events and account state go to outlive the process.

@@ -195,8 +195,8 @@ public final class SQLiteStore: Store {
         ).map { AccountRecord(nameKey: $0[0], display: $0[1], passwordHash: $0[2], created: date($0[3])) }
         state.tokens = try Row.fetchAll(db, sql: "SELECT hash, account, expires FROM tokens ORDER BY hash")
           .map { TokenRecord(hash: $0[0], account: $0[1], expires: date($0[2])) }
-        state.groups = try Row.fetchAll(db, sql: "SELECT key, display, permanent FROM groups ORDER BY key")
-          .map { GroupRecord(key: $0[0], display: $0[1], permanent: $0[2]) }
+        state.groups = try Row.fetchAll(db, sql: "SELECT key, display, permanent, created_seq FROM groups ORDER BY key")
+          .map { GroupRecord(key: $0[0], display: $0[1], permanent: $0[2], createdSeq: UInt64($0[3] as Int64)) }
         state.memberships = try Row.fetchAll(
           db, sql: "SELECT group_key, account, since, until FROM memberships ORDER BY group_key, account, since"
         ).map { row in

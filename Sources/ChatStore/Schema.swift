@@ -25,7 +25,8 @@ enum Schema {
             hash BLOB PRIMARY KEY, account TEXT NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID;
           CREATE INDEX tokens_by_account ON tokens (account);
           CREATE TABLE groups (
-            key TEXT PRIMARY KEY, display TEXT NOT NULL, permanent INTEGER NOT NULL) WITHOUT ROWID;
+            key TEXT PRIMARY KEY, display TEXT NOT NULL, permanent INTEGER NOT NULL,
+            created_seq INTEGER NOT NULL) WITHOUT ROWID;
           CREATE TABLE memberships (
             group_key TEXT NOT NULL, account TEXT NOT NULL, since INTEGER NOT NULL, until INTEGER,
             PRIMARY KEY (group_key, account, since)) WITHOUT ROWID;

@@ -154,8 +154,12 @@ public struct GroupRecord: Sendable, Equatable {
   public var display: String
   /// A `--lobby` group: never deleted.
   public var permanent: Bool
+  /// The seq of the event that created this instance of the group: its
+  /// History starts there (an earlier group of the same name is not its past).
+  public var createdSeq: UInt64
 
-  public init(key: String, display: String, permanent: Bool) {
+  public init(key: String, display: String, permanent: Bool, createdSeq: UInt64 = 0) {
+    self.createdSeq = createdSeq
     self.key = key
     self.display = display
     self.permanent = permanent

@@ -275,8 +275,8 @@ final class StoreWriter: Sendable {
     case .deleteToken(let hash):
       try db.cachedStatement(sql: "DELETE FROM tokens WHERE hash = ?").execute(arguments: [hash])
     case .putGroup(let group):
-      try db.cachedStatement(sql: "INSERT OR REPLACE INTO groups VALUES (?, ?, ?)")
-        .execute(arguments: [group.key, group.display, group.permanent])
+      try db.cachedStatement(sql: "INSERT OR REPLACE INTO groups VALUES (?, ?, ?, ?)")
+        .execute(arguments: [group.key, group.display, group.permanent, Int64(group.createdSeq)])
     case .deleteGroup(let key):
       try db.cachedStatement(sql: "DELETE FROM groups WHERE key = ?").execute(arguments: [key])
     case .addMember(let group, let account, let since):

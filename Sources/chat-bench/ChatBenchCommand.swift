@@ -8,7 +8,7 @@ struct ChatBenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "chat-bench",
     abstract: "Measures a chat.v1 server: fan-out, held sessions and direct messages.",
-    subcommands: [Fanout.self, Sessions.self, Direct.self, Summarize.self]
+    subcommands: [Fanout.self, Sessions.self, Direct.self, CatchUp.self, Summarize.self]
   )
 }
 
@@ -210,6 +210,32 @@ struct Direct: AsyncParsableCommand {
     options.sending = sending.options
     options.common = target.common
     try await target.run { try await ChatBench.direct(options, target: $0) }
+  }
+}
+
+struct CatchUp: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "catchup",
+    abstract: "An account misses direct messages while offline; its next Connect replays them.")
+
+  @OptionGroup var target: TargetOptions
+
+  @Option(help: "Events the account misses each round.")
+  var missed = 1000
+
+  @Option(help: "Rounds (a new account each).")
+  var rounds = 5
+
+  func validate() throws {
+    try validateCounts([("--missed", missed), ("--rounds", rounds)], connections: nil)
+  }
+
+  func run() async throws {
+    var options = CatchUpOptions()
+    options.missed = missed
+    options.rounds = rounds
+    options.common = target.common
+    try await target.run { try await ChatBench.catchUp(options, target: $0) }
   }
 }
 

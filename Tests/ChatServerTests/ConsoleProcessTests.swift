@@ -44,7 +44,7 @@ struct ConsoleProcessTests {
     }
 
     try server.type("kick bob\n")
-    #expect(try await server.stdout.nextLines(1) == ["error: no connected user 'bob': 'users' lists who is connected."])
+    #expect(try await server.stdout.nextLines(1) == ["error: no user or account 'bob': 'users' and 'accounts' list them."])
 
     let log = try await server.stderr.waitFor(" console broadcast ")
     #expect(log.contains(" notice console kick groups_deleted=0 groups_left=1 reason=\"spamming the lounge\" user=Bob\n"))

@@ -53,6 +53,23 @@ struct HistoryTests {
     }
   }
 
+  @Test("a group created again under an old name starts with no history: the earlier group is not its past")
+  func recreatedGroup() async throws {
+    try await TestServer.with { server in
+      let gus = try await server.user("gus")
+      try await gus.create("team")
+      try await gus.send("the old team's secret", to: "team", .group)
+      try await gus.leave("team")
+      let hal = try await server.user("hal")
+      try await hal.create("team")
+      let history = try await hal.history("team", .group)
+      #expect(history.events.map(\.memberJoined.username) == ["hal"])
+      #expect(!history.hasMore_p)
+      gus.close()
+      hal.close()
+    }
+  }
+
   @Test("a guest reads direct messages from its own session on, never an earlier namesake's")
   func guestDirectHistory() async throws {
     try await TestServer.with { server in
