@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# The demo behind logs.txt: a chat-server on a free port, three scripted
-# chat-clients (alice, bob, carol) that create and join groups, chat in a
-# group and directly, list channels and make mistakes; the operator, on the
-# server's console, lists users, kicks carol and broadcasts a notice; bob
-# quits, and alice stays until the operator shuts the server down. Every line the server and the clients print goes to logs.txt at
+# The demo behind logs.txt: a chat-server on a free port with its SQLite
+# store, three scripted chat-clients: alice signs up for an account, bob and
+# carol are guests; they create and join groups, chat in a group and
+# directly, list channels and make mistakes; the operator, on the server's
+# console, lists users, kicks carol and broadcasts a notice; bob quits, and
+# the operator shuts the server down. The server starts again on the same
+# port and data: alice's client reconnects by itself, resumes where it was
+# and reads #general's history; the operator lists accounts and shuts down.
+# Every line the server and the clients print goes to logs.txt at
 # the repository root, in time order, labelled, with the seconds since the
 # demo began.
 #
@@ -52,8 +56,12 @@ at() {
 # The server reads its console from a FIFO that this script holds open.
 mkfifo "$work/console"
 exec 3<>"$work/console"
-"$bin/chat-server" --port 0 <"$work/console" > >(label server) 2>&1 &
-server_pid=$!
+# start_server PORT: the server on the demo's data directory.
+start_server() {
+  "$bin/chat-server" --port "$1" --store sqlite --data-dir "$work/data" <"$work/console" > >(label server) 2>&1 &
+  server_pid=$!
+}
+start_server 0
 
 address=
 for _ in $(seq 100); do
@@ -65,6 +73,7 @@ done
 clients_us=$(now_us)
 
 alice() {
+  at 0.2 "/signup alice"
   at 0.5 "/create general"
   at 1.5 "/say general hi everyone, welcome to #general"
   at 2.5 "/to @bob"
@@ -72,7 +81,11 @@ alice() {
   at 4.0 "/list"
   at 5.6 "/say general carol, please keep it civil"
   at 7.5 "/list"
-  at 11 ""  # still here when the server shuts down
+  # The server restarts at 10-11; the client reconnects by itself.
+  at 12.5 "/to #general"
+  at 12.6 "/history 4"
+  at 13.5 "/msg bob are you still there?"
+  at 14.5 "/quit"
 }
 bob() {
   at 1.0 "/join general"
@@ -94,31 +107,44 @@ carol() {
 console() {
   at 4.2 "users"
   at 6.5 "kick carol spamming"
-  at 9.2 "broadcast server restarts at 18:00"
+  at 9.2 "broadcast server restarts now"
   at 10 "shutdown"
 }
-
-# run NAME: one scripted client; its exit status is logged when it ends.
-run() {
-  (
-    status=0
-    "$bin/chat-client" "$1" --server "$address" < <("$1") 2>&1 || status=$?
-    echo "[exit status $status]"
-  ) > >(label "$1") &
+console_after_restart() {
+  at 13 "accounts"
+  at 15 "shutdown"
 }
 
-run alice
-run bob
-run carol
-console | while IFS= read -r command; do
-  echo "> $command" | label console
-  echo "$command" >&3
-done
+# run NAME [OPTION…]: one scripted client; its exit status is logged when it ends.
+run() {
+  local name=$1
+  shift
+  (
+    status=0
+    "$bin/chat-client" "$@" --server "$address" --token-dir "$work/tokens" < <("$name") 2>&1 || status=$?
+    echo "[exit status $status]"
+  ) > >(label "$name") &
+}
 
-server_status=0
-wait "$server_pid" || server_status=$?
-server_pid=
-echo "[exit status $server_status]" | label server
+# alice starts unconnected and signs up (the password from the environment).
+CHAT_PASSWORD="correct horse battery" run alice
+run bob bob --no-reconnect
+run carol carol --no-reconnect
+
+# operate COMMANDS: feeds a console script to the server, then waits for it to exit.
+operate() {
+  "$1" | while IFS= read -r command; do
+    echo "> $command" | label console
+    echo "$command" >&3
+  done
+  local status=0
+  wait "$server_pid" || status=$?
+  server_pid=
+  echo "[exit status $status]" | label server
+}
+operate console
+start_server "${address##*:}"
+operate console_after_restart
 wait  # for the clients
 sleep 0.5  # and the last lines through the label pipes
 

@@ -36,6 +36,7 @@ public enum ChatError: Error, Equatable, Sendable {
   case connectNameMismatch(requested: String, account: String)
   case tooManySessionsForUser(user: String, limit: Int)
   case notSignedIn(String)
+  case busyHashing(limit: Int)
   // History
   case historyBothCursors
   case historyLimit(UInt32)
@@ -113,6 +114,8 @@ public enum ChatError: Error, Equatable, Sendable {
       "\(quoted(user)) already holds \(limit) sessions, the most one account may hold."
     case .notSignedIn(let name):
       "\(quoted(name)) is a guest with no token to revoke: SignOut is for accounts."
+    case .busyHashing(let limit):
+      "the server is already checking \(limit) passwords, the most it checks at once; retry in a second."
     case .historyBothCursors:
       "set before_seq or after_seq, not both."
     case .historyLimit(let limit):
@@ -120,7 +123,7 @@ public enum ChatError: Error, Equatable, Sendable {
     case .notMemberCannotRead(let group, let user):
       "user \(quoted(user)) is not a member of group \(quoted(group)), so cannot read its history."
     case .storeUnavailable(let reason):
-      "the server cannot store changes right now (\(reason)); nothing was changed, try again later."
+      "the server cannot write its store (\(reason)): this change is not kept (sessions online may have seen it); retry later."
     }
   }
 }

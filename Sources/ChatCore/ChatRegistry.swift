@@ -370,6 +370,9 @@ public final class ChatRegistry: Sendable {
     }
   }
 
+  /// How many channels the in-memory log holds (tests check what is forgotten).
+  var retainedChannels: Int { state.withLock { $0.log.channels.count } }
+
   /// The names of connected users, unsorted (for completion).
   public func userNames() -> [String] {
     state.withLock { $0.users.values.map(\.name.display) }
@@ -484,7 +487,11 @@ public struct Durability: Sendable {
     do {
       try await submission.acknowledgement.waitUntimed()
     } catch let error as StoreError {
-      throw ChatError.storeUnavailable("\(error)")
+      switch error {
+      case .unavailable(let reason): throw ChatError.storeUnavailable(reason)
+      case .closed: throw ChatError.shuttingDown
+      default: throw ChatError.storeUnavailable(error.message)
+      }
     }
   }
 }

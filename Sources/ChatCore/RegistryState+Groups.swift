@@ -72,7 +72,7 @@ extension RegistryState {
       effects.groupsDeleted.append(group.name.display)
       effects.storeOperations.append(.deleteGroup(key: groupKey))
       // Nobody can read it any more, and no account needs it to catch up.
-      if !group.hadAccounts { log.drop(EventLog.groupChannel(groupKey)) }
+      if !group.hadAccounts { dropChannel(EventLog.groupChannel(groupKey), &effects) }
     } else {
       let left = logged(
         .memberLeft(group: group.name.display, user: user, reason: reason), in: EventLog.groupChannel(groupKey), &effects)
@@ -97,8 +97,12 @@ extension RegistryState {
       guard let recipient = users[name.key] else { throw .noSuchUser(name.display) }
       let channel = EventLog.directChannel(caller.user.key, name.key)
       event = loggedMessage(text, from: sender.name, to: Channel(.user, recipient.name.display), in: channel, &effects)
-      for key in [caller.user.key, name.key] where users[key]!.account != nil {
-        users[key]!.account!.directChannels.insert(channel)
+      for key in [caller.user.key, name.key] {
+        if users[key]!.account != nil {
+          users[key]!.account!.directChannels.insert(channel)
+        } else {
+          users[key]!.guestChannels.insert(channel)
+        }
       }
       deliver(event, toUser: name.key, &effects)
       if name.key != caller.user.key { deliver(event, toUser: caller.user.key, &effects) }

@@ -36,6 +36,8 @@ struct RegistryState {
     var bucket: TokenBucket?
     /// nil for a guest.
     var account: Account?
+    /// A guest's direct-message channels: forgotten with the last guest who can read them.
+    var guestChannels: Set<String> = []
   }
 
   /// What an account has beyond a guest.
@@ -260,6 +262,12 @@ struct RegistryState {
           left.append(groups[groupKey]!.name.display)
           removeMember(key, named: user.name.display, from: groupKey, reason: end.leaveReason, &effects)
         }
+        // A later guest of either name never reads these; an account or a
+        // guest still connected keeps the channel until it goes too.
+        for channel in user.guestChannels {
+          guard let (a, b) = EventLog.directParties(channel) else { continue }
+          if users[a == key ? b : a] == nil { dropChannel(channel, &effects) }
+        }
       }
     }
     effects.ended.append(
@@ -319,6 +327,12 @@ struct RegistryState {
     sessionCount = 0
     onlineUsers = 0
     return ended
+  }
+
+  /// Forgets a channel's log, in memory and in the store.
+  mutating func dropChannel(_ channel: String, _ effects: inout Effects) {
+    log.drop(channel)
+    effects.storeOperations.append(.deleteChannel(channel))
   }
 
   /// Queues the critical section's store operations, in the order decided.

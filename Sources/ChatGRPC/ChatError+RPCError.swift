@@ -12,7 +12,7 @@ extension ChatError: RPCErrorConvertible {
       .invalidToken, .tokenRevoked:
       .unauthenticated
     case .tooManySessions, .tooManyGroups, .tooManyGroupsForUser, .rateLimited, .signInThrottled,
-      .tooManySessionsForUser:
+      .tooManySessionsForUser, .busyHashing:
       .resourceExhausted
     case .userAlreadyConnected, .groupAlreadyExists, .alreadyMember, .nameTaken: .alreadyExists
     case .noSuchUser, .noSuchGroup: .notFound

@@ -4,6 +4,7 @@ import ChatCore
 import Foundation
 import GRPCCore
 import SwiftProtobuf
+import Synchronization
 
 /// What SignUp and SignIn need beyond the registry: the password hasher, the
 /// sign-in throttle and how long tokens live.
@@ -13,6 +14,9 @@ public struct AccountServices: Sendable {
   let tokenLifetime: Duration
   /// `--jwt-key`: also accept JWTs signed with that key.
   let jwt: JWTVerifier?
+  /// Password hashes waiting or running: each costs 128 MiB and a quarter
+  /// of a second of a core, so a flood of sign-ups is refused, not queued.
+  private let hashing = HashingAdmission(limit: 32)
 
   public init(
     hasher: PasswordHasher = PasswordHasher(), throttle: SignInThrottle = SignInThrottle(),
@@ -22,6 +26,14 @@ public struct AccountServices: Sendable {
     self.throttle = throttle
     self.tokenLifetime = tokenLifetime
     self.jwt = jwt
+  }
+
+  /// Runs `body` (a password hash) if fewer than the limit are in progress;
+  /// RESOURCE_EXHAUSTED otherwise.
+  func admitHashing<T: Sendable>(_ body: () async throws -> T) async throws -> T {
+    guard hashing.enter() else { throw ChatError.busyHashing(limit: hashing.limit) }
+    defer { hashing.leave() }
+    return try await body()
   }
 
   /// A JWT by its form: three dot-separated parts, longer than any name.
@@ -56,7 +68,7 @@ extension ChatService {
   func signUp(_ request: Chat_V1_Credentials) async throws -> Chat_V1_AuthToken {
     let name = try ChatName.validate(request.username, as: .user)
     try Self.validatePassword(request.password)
-    let hash = try await accounts.hasher.hash(request.password)
+    let hash = try await accounts.admitHashing { try await accounts.hasher.hash(request.password) }
     let issued = accounts.issueToken()
     try await registry.signUp(name, passwordHash: hash, token: issued.hash, expires: issued.expires).wait()
     return Self.authToken(issued.token, expires: issued.expires)
@@ -70,7 +82,8 @@ extension ChatService {
     }
     // An unknown name costs the same hash as a wrong password.
     let stored = registry.passwordHash(of: name)
-    guard await accounts.hasher.verify(request.password, against: stored?.hash) else {
+    let verified = try await accounts.admitHashing { await accounts.hasher.verify(request.password, against: stored?.hash) }
+    guard verified else {
       accounts.throttle.recordFailure(name.key)
       throw ChatError.badCredentials
     }
@@ -90,5 +103,25 @@ extension ChatService {
       $0.token = token
       $0.expiresAt = Google_Protobuf_Timestamp(date: expires)
     }
+  }
+}
+
+/// Counts password hashes in progress against a limit.
+final class HashingAdmission: Sendable {
+  let limit: Int
+  private let inProgress = Atomic<Int>(0)
+
+  init(limit: Int) {
+    self.limit = limit
+  }
+
+  func enter() -> Bool {
+    if inProgress.add(1, ordering: .relaxed).newValue <= limit { return true }
+    inProgress.subtract(1, ordering: .relaxed)
+    return false
+  }
+
+  func leave() {
+    inProgress.subtract(1, ordering: .relaxed)
   }
 }

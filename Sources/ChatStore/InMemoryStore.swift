@@ -50,6 +50,9 @@ public final class InMemoryStore: Store {
         groups[key] = nil
       case .addMember(let group, let account, let since):
         memberships.insert(Membership(group: group, account: account, since: since))
+      case .deleteChannel(let channel):
+        log[channel] = nil
+        messageCounts[channel] = nil
       case .endMember(let group, let account, let until):
         for current in memberships where current.group == group && current.account == account && current.until == nil {
           memberships.remove(current)

@@ -75,6 +75,8 @@ public enum StoreOperation: Sendable, Equatable {
   /// The account's current membership ended with the event `until`; the
   /// membership is kept as past (what it saw of the group while a member).
   case endMember(group: String, account: String, until: UInt64)
+  /// Deletes a channel's whole log: nobody can read or replay it any more.
+  case deleteChannel(String)
   /// The highest `seq` written to one of the account's sessions.
   case setPosition(account: String, seq: UInt64)
 }

@@ -282,6 +282,8 @@ final class StoreWriter: Sendable {
     case .addMember(let group, let account, let since):
       try db.cachedStatement(sql: "INSERT OR IGNORE INTO memberships VALUES (?, ?, ?, NULL)")
         .execute(arguments: [group, account, Int64(since)])
+    case .deleteChannel(let channel):
+      try db.cachedStatement(sql: "DELETE FROM log WHERE channel = ?").execute(arguments: [channel])
     case .endMember(let group, let account, let until):
       try db.cachedStatement(
         sql: "UPDATE memberships SET until = ? WHERE group_key = ? AND account = ? AND until IS NULL"
