@@ -11,8 +11,9 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   typealias InboundIn = ByteBuffer
   typealias OutboundOut = ByteBuffer
 
-  /// One request stream's state on this side.
-  struct Stream {
+  /// One request stream's state on this side (a class: mutated in place,
+  /// never copied on the drain's path).
+  final class Stream {
     var inbound: AsyncThrowingStream<RPCRequestPart<[UInt8]>, any Error>.Continuation?
     let cancellation = StreamCancellation()
     /// Request bytes not yet a whole message.
@@ -183,7 +184,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     }
     var ended: [Int32] = []
     for (id, parts) in outbox.takeAll() {
-      guard var stream = streams[id], !stream.answered else { continue }
+      guard let stream = streams[id], !stream.answered else { continue }
       var wrote = false
       for part in parts {
         switch part {
@@ -216,7 +217,6 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
           ended.append(id)
         }
       }
-      streams[id] = stream
       if wrote { session.resume(streamID: id) }
     }
     flushOutput()
@@ -300,9 +300,8 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     case .data(let id, let bytes):
       receive(bytes, on: id)
     case .endStream(let id):
-      guard var stream = streams[id] else { return }
+      guard let stream = streams[id] else { return }
       stream.requestEnded = true
-      streams[id] = stream
       if !stream.answered, !stream.pending.isEmpty {
         answer(
           id, status: Status(code: .internalError, message: "The request ended inside a message (a truncated gRPC frame)."),
@@ -363,7 +362,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   ) {
     func first(_ name: String) -> String? { headers.first { $0.name == name }?.value }
     // Until accepted, the stream is the transport's to answer; its data is ignored.
-    var stream = Stream()
+    let stream = Stream()
     stream.requestEnded = endStream
     stream.response = .ended
     stream.answered = true
@@ -444,7 +443,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
 
   /// Splits request bytes into gRPC messages (1-byte flag, 4-byte length).
   private func receive(_ bytes: [UInt8], on id: Int32) {
-    guard var stream = streams[id], !stream.answered, let inbound = stream.inbound else { return }
+    guard let stream = streams[id], !stream.answered, let inbound = stream.inbound else { return }
     stream.pending += bytes
     var offset = 0
     var failure: (Status, Logger.Message, [(String, String)])?
@@ -477,18 +476,16 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       offset += 5 + length
     }
     if let (status, log, extra) = failure {
-      streams[id] = stream
       answer(id, status: status, log: log, extra: extra)
       return
     }
     stream.pending.removeFirst(offset)
-    streams[id] = stream
   }
 
   /// Ends a stream the handler already has with `status` from the transport:
   /// its handler is cancelled and what it writes from now on is dropped.
   private func answer(_ id: Int32, status: Status, log: Logger.Message, extra: [(String, String)] = []) {
-    guard let session, var stream = streams[id], !stream.answered else { return }
+    guard let session, let stream = streams[id], !stream.answered else { return }
     logger.info(log, metadata: ["peer": "\(logPeer)", "stream": "\(id)", "code": "\(status.code)", "error": "\(status.message)"])
     stream.answered = true
     stream.pending = []
@@ -506,7 +503,6 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       break
     }
     stream.response = .ended
-    streams[id] = stream
   }
 
   // MARK: - Pings
@@ -592,30 +588,5 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   func closeNow() {
     guard let context, !closing else { return }
     close(context: context, after: context.channel.allocator.buffer(capacity: 0))
-  }
-}
-
-/// HTTP/2 error codes (RFC 9113 section 7).
-enum HTTP2Code {
-  static let noError: UInt32 = 0
-  static let protocolError: UInt32 = 1
-  static let internalError: UInt32 = 2
-  static let refusedStream: UInt32 = 7
-  static let cancel: UInt32 = 8
-  static let enhanceYourCalm: UInt32 = 11
-
-  static func name(_ code: UInt32) -> String {
-    switch code {
-    case 0: "NO_ERROR"
-    case 1: "PROTOCOL_ERROR"
-    case 2: "INTERNAL_ERROR"
-    case 3: "FLOW_CONTROL_ERROR"
-    case 5: "STREAM_CLOSED"
-    case 6: "FRAME_SIZE_ERROR"
-    case 7: "REFUSED_STREAM"
-    case 8: "CANCEL"
-    case 11: "ENHANCE_YOUR_CALM"
-    default: "\(code)"
-    }
   }
 }
