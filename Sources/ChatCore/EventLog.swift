@@ -103,32 +103,31 @@ struct EventLog {
     return (Array(log.events[from..<end].reversed()), from > lowest)
   }
 
+  /// Keeps the newest `messagesPerChannel` messages and the member events
+  /// logged since the oldest of them: past the limit, each new message drops
+  /// the oldest one and the member events up to the next (O(1) amortised:
+  /// the array is compacted once half of it is dropped).
   private mutating func trimIfNeeded(_ channel: String) {
     channels[channel]!.messages += 1
-    // Trimmed in batches, as the store prunes: one pass per `slack` messages.
-    let slack = 64
-    guard channels[channel]!.messages > messagesPerChannel + slack else { return }
+    guard channels[channel]!.messages > messagesPerChannel else { return }
     var log = channels.removeValue(forKey: channel)!
-    var kept = 0
-    var cut = log.events.count
-    for index in log.events.indices.reversed() where index >= log.start {
-      if case .message = log.events[index].event.kind {
-        kept += 1
-        if kept == messagesPerChannel {
-          cut = index
-          break
-        }
-      }
+    var droppedMessage = false
+    while log.start < log.events.count {
+      let isMessage: Bool
+      if case .message = log.events[log.start].event.kind { isMessage = true } else { isMessage = false }
+      if isMessage && droppedMessage { break }
+      droppedMessage = droppedMessage || isMessage
+      log.trimmedThrough = log.events[log.start].seq
+      log.start += 1
     }
-    log.trimmedThrough = log.events[cut - 1].seq
-    log.start = cut
-    log.messages = messagesPerChannel
+    log.messages -= 1
     if log.start > log.events.count / 2 {
       log.events.removeFirst(log.start)
       log.start = 0
     }
     channels[channel] = log
   }
+
 }
 
 extension EventLog {

@@ -21,7 +21,8 @@ public final class Acknowledgement: Sendable {
   /// Already committed: what a store with nothing to wait for returns.
   public static let committed = Acknowledgement(done: nil)
 
-  static func failed(_ error: StoreError) -> Acknowledgement {
+  /// Already failed: what a store that cannot take operations returns.
+  public static func failed(_ error: StoreError) -> Acknowledgement {
     Acknowledgement(done: error)
   }
 

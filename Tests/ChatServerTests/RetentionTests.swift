@@ -21,7 +21,6 @@ struct RetentionTests {
     try registry.createGroup("log", by: ivy)
     while case .events(let batch)? = session.queue.takeReady() { registry.recordWritten(batch, to: session) }
     registry.disconnect(session)
-    // Trimming is batched: 64 messages past the limit trigger it.
     for index in 1...70 { try registry.send("m\(index)", to: .group, named: "log", from: ivy) }
     let page = try registry.history(.group, named: "log", before: 0, after: 0, limit: 100, by: ivy)
     #expect(page.events.compactMap { event -> String? in
