@@ -4,13 +4,16 @@
 # groups it stays in) with MESSAGES messages, stops it, then starts it again
 # on the same data RUNS times and reports the time from exec to "listening on".
 #
-#   scripts/restart-bench.sh [MESSAGES]   # default 1000000; RUNS=3
+#   scripts/restart-bench.sh [MESSAGES]   # default 1000000; RUNS=3; BIN=DIR
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-1000000}
 runs=${RUNS:-3}
-swift build -c release --product chat-server >&2
-bin=$(swift build -c release --show-bin-path)
+# BIN=DIR uses the chat-server in DIR instead of building one.
+if [ -z "${BIN:-}" ]; then
+  swift build -c release --product chat-server >&2
+fi
+bin=${BIN:-$(swift build -c release --show-bin-path)}
 data=$(mktemp -d)
 trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$data"' EXIT
 log="$data/server.log"

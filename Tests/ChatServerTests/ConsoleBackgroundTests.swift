@@ -13,7 +13,7 @@ struct ConsoleBackgroundTests {
     let home = try ConsoleTerminalTests.temporaryDirectory()
     defer { try? FileManager.default.removeItem(at: home) }
     let job = try BackgroundJob.start(
-      ["--port", "0", "--history-file", home.appendingPathComponent("history").path],
+      ["--port", "0", "--store", "memory", "--history-file", home.appendingPathComponent("history").path],
       environment: ConsoleTerminalTests.environment(home: home))
     defer { job.kill() }
     let screen = job.terminal
