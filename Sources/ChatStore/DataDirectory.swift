@@ -43,9 +43,18 @@ final class DataDirectory: Sendable {
     let lockPath = path + "/lock"
     let fd = open(lockPath, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
     guard fd >= 0 else { throw .dataDirectory(path: path, reason: "cannot open \(lockPath): \(errnoText())") }
-    guard flock(fd, LOCK_EX | LOCK_NB) == 0 else {
+    // A lock this process itself released a moment ago can still be held by
+    // a child it is forking (until that child execs, it shares the old
+    // descriptor): wait for that briefly, never for another process.
+    var waitedForOwnLock = 0
+    while flock(fd, LOCK_EX | LOCK_NB) != 0 {
       let reason = errno
       let holder = readHolder(fd)
+      if reason == EWOULDBLOCK, holder == "pid \(getpid())", waitedForOwnLock < 200 {
+        waitedForOwnLock += 1
+        usleep(10_000)
+        continue
+      }
       close(fd)
       if reason == EWOULDBLOCK { throw .locked(path: path, holder: holder) }
       throw .dataDirectory(path: path, reason: "cannot lock \(lockPath): \(String(cString: strerror(reason)))")
