@@ -224,16 +224,10 @@ extension RPCRouter {
     maxRequestBytes: Int,
     _ body: @escaping @Sendable (Input, Caller) async throws -> Output
   ) {
-    registerHandler(
-      forMethod: descriptor,
-      deserializer: SizeLimitedDeserializer<Input>(limit: maxRequestBytes),
-      serializer: ProtobufSerializer<Output>(),
-      handler: { request, _ in
-        let input = try await ServerRequest(stream: request).message
-        guard let caller = AuthInterceptor.caller else { throw ChatError.missingAuthorization }
-        return StreamingServerResponse(single: ServerResponse(message: try await body(input, caller)))
-      }
-    )
+    registerAnonymous(descriptor, maxRequestBytes: maxRequestBytes) { (input: Input) in
+      guard let caller = AuthInterceptor.caller else { throw ChatError.missingAuthorization }
+      return try await body(input, caller)
+    }
   }
 
   /// Registers a unary method that needs no caller (SignUp, SignIn).

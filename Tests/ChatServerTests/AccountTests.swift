@@ -227,20 +227,3 @@ struct AccountTests {
     }
   }
 }
-
-extension TestServer {
-  /// A fresh server configured by `configure`, stopped after `body`.
-  static func with<T: Sendable>(
-    _ configure: (inout ChatServerConfiguration) -> Void, _ body: (TestServer) async throws -> T
-  ) async throws -> T {
-    let server = try await TestServer(configure)
-    do {
-      let result = try await body(server)
-      try await server.stop()
-      return result
-    } catch {
-      try? await server.stop()
-      throw error
-    }
-  }
-}

@@ -63,7 +63,14 @@ public final class TestServer: Sendable {
 
   /// Runs `body` against a fresh server, stopping it after.
   public static func with<T: Sendable>(_ body: (TestServer) async throws -> T) async throws -> T {
-    let server = try await TestServer()
+    try await with({ _ in }, body)
+  }
+
+  /// Runs `body` against a fresh server configured by `configure`, stopping it after.
+  public static func with<T: Sendable>(
+    _ configure: (inout ChatServerConfiguration) -> Void, _ body: (TestServer) async throws -> T
+  ) async throws -> T {
+    let server = try await TestServer(configure)
     do {
       let result = try await body(server)
       try await server.stop()
