@@ -358,15 +358,17 @@ public final class ChatRegistry: Sendable {
 
   /// The open sessions of `name` (guest or account), oldest first; nil if no such user.
   public func sessions(of name: ChatName) -> (user: String, account: Bool, sessions: [SessionSummary])? {
-    state.withLock { state in
-      state.users[name.key].map { user in
-        (
-          user.name.display, user.account != nil,
-          user.sessions.values.sorted { $0.tag < $1.tag }.map {
-            SessionSummary(tag: $0.tag, connectedAt: $0.connectedAt, queuedEvents: $0.queue.pendingCount)
-          }
-        )
-      }
+    let found = state.withLock { state in
+      state.users[name.key].map { user in (user.name.display, user.account != nil, Array(user.sessions.values)) }
+    }
+    // Sorted, and each queue asked, after the registry's lock is released.
+    return found.map { user, account, sessions in
+      (
+        user, account,
+        sessions.sorted { $0.tag < $1.tag }.map {
+          SessionSummary(tag: $0.tag, connectedAt: $0.connectedAt, queuedEvents: $0.queue.pendingCount)
+        }
+      )
     }
   }
 

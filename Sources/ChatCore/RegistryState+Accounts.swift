@@ -77,9 +77,10 @@ extension RegistryState {
   // MARK: Catch-up
 
   /// Every retained logged event the account can see with seq > `position`,
-  /// in seq order; nil if that is more than `maxReplay` events or some of
-  /// them are no longer retained.
-  func missedEvents(of account: Account, after position: UInt64) -> [SharedEvent]? {
+  /// by channel (each slice in seq order; the session's writer merges them,
+  /// outside this lock); nil if that is more than `maxReplay` events or some
+  /// of them are no longer retained.
+  func missedEvents(of account: Account, after position: UInt64) -> [ArraySlice<SharedEvent>]? {
     guard position < log.lastSeq else { return position == log.lastSeq ? [] : nil }
     var slices: [ArraySlice<SharedEvent>] = []
     var count = 0
@@ -99,8 +100,7 @@ extension RegistryState {
     for channel in account.directChannels {
       guard add(log.range(channel, after: position)) else { return nil }
     }
-    if slices.count == 1 { return Array(slices[0]) }
-    return slices.joined().sorted { $0.seq < $1.seq }
+    return slices.filter { !$0.isEmpty }
   }
 
   // MARK: History

@@ -219,13 +219,14 @@ struct RegistryState {
     let from: UInt64? =
       if let resume { resume.epoch == log.epoch ? resume.seq : nil } else { account.position.seq }
     let missed = from.flatMap { missedEvents(of: account, after: $0) }
+    let replayed = missed?.reduce(0) { $0 + $1.count } ?? 0
     var welcome = Welcome(username: user.name.display, sessionToken: session.token, position: log.position)
     welcome.account = true
     welcome.recovered = missed != nil
-    welcome.replayed = missed?.count ?? 0
+    welcome.replayed = replayed
     _ = session.queue.enqueue(SharedEvent(.welcome(welcome)))
     if let missed, !missed.isEmpty { session.queue.enqueueReplay(missed) }
-    eventsQueued += 1 + (missed?.count ?? 0)
+    eventsQueued += 1 + replayed
     return session
   }
 

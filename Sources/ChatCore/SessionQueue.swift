@@ -22,6 +22,9 @@ public final class SessionQueue: Sendable {
   private struct State {
     var pending: [SharedEvent] = []
     var pendingBytes = 0
+    /// Where in `pending` the replay stands, still unsorted: its writer
+    /// sorts it when it takes it, outside every lock.
+    var unsortedReplay: Range<Int>?
     /// The writer, parked in `next()` while nothing is pending.
     var consumer: CheckedContinuation<Next, Never>?
     /// Told once how the session ended (`onEnd`).
@@ -83,12 +86,17 @@ public final class SessionQueue: Sendable {
     }
   }
 
-  /// Queues what a new session replays before live events: bounded by
-  /// `--max-replay`, so not held to the byte limit.
-  func enqueueReplay(_ events: [SharedEvent]) {
+  /// Queues what a new session replays before live events, in channel
+  /// slices not yet merged by seq (the writer sorts them as it takes them):
+  /// bounded by `--max-replay`, so not held to the byte limit.
+  func enqueueReplay(_ slices: [ArraySlice<SharedEvent>]) {
     state.withLock { state in
-      state.pending.append(contentsOf: events)
-      state.pendingBytes += events.reduce(0) { $0 + $1.queuedBytes }
+      let start = state.pending.count
+      for slice in slices {
+        state.pending.append(contentsOf: slice)
+        state.pendingBytes += slice.reduce(0) { $0 + $1.queuedBytes }
+      }
+      if slices.count > 1 { state.unsortedReplay = start..<state.pending.count }
     }
   }
 
@@ -105,14 +113,15 @@ public final class SessionQueue: Sendable {
     if let ready = takeReady() { return ready }
     return await withTaskCancellationHandler {
       await withCheckedContinuation { (continuation: CheckedContinuation<Next, Never>) in
-        let (ready, wakeup) = state.withLock { state -> (Next?, Wakeup?) in
-          if let ready = Self.takeReady(&state) { return (ready, nil) }
-          if Task.isCancelled { return (.ended(.disconnected), state.close(.disconnected)) }
+        let (ready, unsorted, wakeup) = state.withLock { state -> (Next?, Range<Int>?, Wakeup?) in
+          let (ready, unsorted) = Self.takeReady(&state)
+          if let ready { return (ready, unsorted, nil) }
+          if Task.isCancelled { return (.ended(.disconnected), nil, state.close(.disconnected)) }
           state.consumer = continuation
-          return (nil, nil)
+          return (nil, nil, nil)
         }
         wakeup?.resume()
-        if let ready { continuation.resume(returning: ready) }
+        if let ready { continuation.resume(returning: Self.ordered(ready, unsorted)) }
       }
     } onCancel: {
       close(.disconnected)?.resume()
@@ -135,17 +144,26 @@ public final class SessionQueue: Sendable {
   public var pendingCount: Int { state.withLock { $0.pending.count } }
 
   public func takeReady() -> Next? {
-    state.withLock { Self.takeReady(&$0) }
+    let (ready, unsorted) = state.withLock { Self.takeReady(&$0) }
+    return ready.map { Self.ordered($0, unsorted) }
   }
 
-  private static func takeReady(_ state: inout State) -> Next? {
+  private static func takeReady(_ state: inout State) -> (Next?, unsortedReplay: Range<Int>?) {
     if !state.pending.isEmpty {
       let batch = state.pending
       state.pending = []
       state.pendingBytes = 0
-      return .events(batch)
+      defer { state.unsortedReplay = nil }
+      return (.events(batch), state.unsortedReplay)
     }
-    if let end = state.end { return .ended(end) }
-    return nil
+    if let end = state.end { return (.ended(end), nil) }
+    return (nil, nil)
+  }
+
+  /// Merges a replay taken from several channels by seq (outside the locks).
+  private static func ordered(_ next: Next, _ unsorted: Range<Int>?) -> Next {
+    guard case .events(var batch) = next, let unsorted else { return next }
+    batch[unsorted].sort { $0.seq < $1.seq }
+    return .events(batch)
   }
 }
