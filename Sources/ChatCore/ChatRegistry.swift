@@ -29,7 +29,7 @@ public final class ChatRegistry: Sendable {
   /// A registry that keeps nothing past the process (`--store memory`).
   public init(logger: Logger, limits: RegistryLimits = RegistryLimits()) {
     self.state = Mutex(
-      RegistryState(startedAt: Date(), limits: limits, epoch: makeRandomEpoch(), persistence: nil))
+      RegistryState(startedAt: Date(), limits: limits, epoch: randomHex128(), persistence: nil))
     self.logger = logger
     self.limits = limits
     self.store = nil
@@ -151,12 +151,13 @@ public final class ChatRegistry: Sendable {
   ) throws(ChatError) -> Caller {
     let name = try ChatName.validate(rawName, as: .user)
     var created = false
-    let effects = try mutate { state, effects throws(ChatError) in
+    // Not awaited: the token works in memory at once, and the next call that
+    // changes stored state waits for this commit too (commits are in order).
+    _ = try mutate { state, effects throws(ChatError) in
       created = state.users[name.key] == nil
       try state.admitJWT(name, token: token, expires: expires, date: Date(), &effects)
     }
     if created { logger.notice("account created", metadata: ["user": "\(name)", "by": "jwt"]) }
-    _ = effects
     return try authenticate(token: token, charge: charge)
   }
 
@@ -496,13 +497,4 @@ public struct Durability: Sendable {
       }
     }
   }
-}
-
-/// A new epoch for a log that lives as long as the process: 128 random bits in hex.
-func makeRandomEpoch() -> String {
-  var generator = SystemRandomNumberGenerator()
-  return (0..<2).map { _ in
-    let hex = String(generator.next() as UInt64, radix: 16)
-    return String(repeating: "0", count: 16 - hex.count) + hex
-  }.joined()
 }

@@ -1,3 +1,4 @@
+import ChatStore
 import Foundation
 import Synchronization
 
@@ -95,7 +96,7 @@ public final class Session: Sendable {
     accountPosition: AccountPosition? = nil
   ) {
     self.caller = Caller(user: user, session: tag, tokenHash: tokenHash)
-    self.token = Self.newToken()
+    self.token = randomHex128()
     self.queue = SessionQueue(limitBytes: queueLimit)
     self.connectedAt = Date()
     self.startSeq = startSeq
@@ -104,15 +105,6 @@ public final class Session: Sendable {
 
   public var user: ChatName { caller.user }
   public var tag: SessionTag { caller.session! }
-
-  /// 128 random bits, as hex.
-  static func newToken() -> String {
-    var generator = SystemRandomNumberGenerator()
-    return (0..<2).map { _ in
-      let hex = String(generator.next() as UInt64, radix: 16)
-      return String(repeating: "0", count: 16 - hex.count) + hex
-    }.joined()
-  }
 }
 
 /// What ending one session did.

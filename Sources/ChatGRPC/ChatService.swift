@@ -168,13 +168,7 @@ public struct ChatService: RegistrableRPCService {
         case .account(_, let requested, _), .jwt(_, let requested, _):
           requested.isEmpty ? "(account)" : quoted(requested)
         }
-      let rpcError = RPCError(converting: error)
-      logger.info(
-        "rpc failed",
-        metadata: [
-          "method": "Connect", "user": "\(user)", "peer": "\(peer)", "code": "\(rpcError.code.grpcName)",
-          "error": "\(rpcError.message)",
-        ])
+      logRefusal(error, user: user, peer: peer)
       throw error
     }
   }
@@ -186,11 +180,12 @@ public struct ChatService: RegistrableRPCService {
     case jwt(String, requested: String, resume: LogPosition?)
   }
 
-  private func logRefusal(_ error: ChatError, user: String, peer: PeerAddress) {
+  private func logRefusal(_ error: any Error, user: String, peer: PeerAddress) {
+    let error = RPCError(converting: error)
     logger.info(
       "rpc failed",
       metadata: [
-        "method": "Connect", "user": "\(user)", "peer": "\(peer)", "code": "\(error.rpcErrorCode.grpcName)",
+        "method": "Connect", "user": "\(user)", "peer": "\(peer)", "code": "\(error.code.grpcName)",
         "error": "\(error.message)",
       ])
   }

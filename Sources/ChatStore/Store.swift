@@ -223,7 +223,10 @@ public struct Retention: Sendable, Equatable {
 }
 
 /// A new epoch: 128 random bits in hex.
-func makeEpoch() -> String {
+func makeEpoch() -> String { randomHex128() }
+
+/// 128 random bits as 32 hex digits: epochs, and session ids (ChatCore).
+public func randomHex128() -> String {
   var generator = SystemRandomNumberGenerator()
   return (0..<2).map { _ in
     let hex = String(generator.next() as UInt64, radix: 16)
