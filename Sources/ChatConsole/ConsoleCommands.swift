@@ -5,10 +5,13 @@ import Logging
 /// The command table: `help` and completion are generated from it.
 extension OperatorConsole {
   static let commands: [ConsoleCommand] = [
-    ConsoleCommand(name: "users", arguments: [], help: "list connected users: since when, in how many groups", handler: users),
+    ConsoleCommand(
+      name: "users", arguments: [], help: "list connected guests, then accounts online: since when, in how many groups",
+      handler: users),
     ConsoleCommand(name: "groups", arguments: [], help: "list groups and their member counts", handler: groups),
     ConsoleCommand(
-      name: "members", arguments: [.required("group", .group)], help: "list a group's members", handler: members),
+      name: "members", arguments: [.required("group", .group)],
+      help: "list a group's members: online or offline, guest or account", handler: members),
     ConsoleCommand(
       name: "accounts", arguments: [], help: "list accounts: open sessions, groups, last seen", handler: accounts),
     ConsoleCommand(
@@ -36,11 +39,19 @@ extension OperatorConsole {
     let users = console.registry.snapshot().users
     let now = console.now()
     let width = users.map(\.name.count).max() ?? 0
-    var lines = users.map { user in
-      "\(padded(user.name, width))  connected \(user.connectedAt.formatted(.iso8601)) "
-        + "(\(duration(now.timeIntervalSince(user.connectedAt))) ago)  \(counted(user.groups.count, "group"))"
+    var lines: [String] = []
+    for (kind, group) in [("guest", users.filter { !$0.account }), ("account", users.filter(\.account))] {
+      lines += group.map { user in
+        "\(padded(user.name, width))  \(kind)  connected \(user.connectedAt.formatted(.iso8601)) "
+          + "(\(duration(now.timeIntervalSince(user.connectedAt))) ago)  \(counted(user.sessions.count, "session"))  "
+          + counted(user.groups.count, "group")
+      }
     }
-    lines.append(counted(users.count, "user"))
+    let accounts = users.count(where: \.account)
+    lines.append(
+      users.isEmpty
+        ? "0 users"
+        : "\(counted(users.count, "user")): \(counted(users.count - accounts, "guest")), \(counted(accounts, "account"))")
     return ConsoleReply(lines: lines)
   }
 
@@ -61,7 +72,17 @@ extension OperatorConsole {
     guard let group = console.registry.members(ofGroup: name) else {
       return .error("no group \(quoted(name.display)): 'groups' lists the groups.")
     }
-    return ConsoleReply(lines: group.members)
+    let now = console.now()
+    let width = group.members.map(\.name.display.count).max() ?? 0
+    var lines = group.members.map { member in
+      let state =
+        member.online
+        ? "online" : "offline" + (member.lastSeen.map { ", last seen \(duration(now.timeIntervalSince($0))) ago" } ?? "")
+      return "\(padded(member.name.display, width))  \(member.account ? "account" : "guest  ")  \(state)"
+    }
+    let online = group.members.count(where: \.online)
+    lines.append("\(counted(group.members.count, "member")) of \(group.group), \(online) online")
+    return ConsoleReply(lines: lines)
   }
 
   private static func accounts(_ console: OperatorConsole, _: [String]) -> ConsoleReply {

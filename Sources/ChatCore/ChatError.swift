@@ -41,6 +41,7 @@ public enum ChatError: Error, Equatable, Sendable {
   case historyBothCursors
   case historyLimit(UInt32)
   case notMemberCannotRead(group: String, user: String)
+  case notMemberCannotList(group: String, user: String)
   /// The store could not make a change durable; nothing was acknowledged.
   case storeUnavailable(String)
 
@@ -122,6 +123,8 @@ public enum ChatError: Error, Equatable, Sendable {
       "invalid limit \(limit): use 1 to 100 (0 means 50)."
     case .notMemberCannotRead(let group, let user):
       "user \(quoted(user)) is not a member of group \(quoted(group)), so cannot read its history."
+    case .notMemberCannotList(let group, let user):
+      "user \(quoted(user)) is not a member of group \(quoted(group)), so cannot list its members."
     case .storeUnavailable(let reason):
       "the server cannot write its store (\(reason)): this change is not kept (sessions online may have seen it); retry later."
     }

@@ -11,12 +11,15 @@ public struct ChatEvent: Sendable, Equatable {
     case memberLeft(group: String, user: String, reason: LeaveReason)
     /// Text from the server's operator.
     case notice(text: String)
+    /// An account that shares a group with the session came online or went
+    /// offline (not logged).
+    case presence(user: String, online: Bool)
   }
 
   public let time: Date
   public let kind: Kind
   /// The event's position in the log; 0 for events that are not logged
-  /// (Welcome, Notice).
+  /// (Welcome, Notice, PresenceChanged).
   public let seq: UInt64
 
   public init(_ kind: Kind, at time: Date, seq: UInt64 = 0) {

@@ -25,32 +25,44 @@ public final class ChatRegistry: Sendable {
   /// The store that keeps accounts and the log; nil keeps everything in memory.
   private let store: (any Store)?
   public let epoch: String
+  /// Rung when an offline announcement is scheduled while none was pending;
+  /// the presence timer (`runPresenceTimer`) waits on it.
+  private let presenceDoorbell: AsyncStream<Void>.Continuation
+  private let presenceRings: AsyncStream<Void>
 
   /// A registry that keeps nothing past the process (`--store memory`).
-  public init(logger: Logger, limits: RegistryLimits = RegistryLimits()) {
-    self.state = Mutex(
-      RegistryState(startedAt: Date(), limits: limits, epoch: randomHex128(), persistence: nil))
+  public init(logger: Logger, limits: RegistryLimits = RegistryLimits(), lobby: ChatName? = nil) {
+    var state = RegistryState(
+      startedAt: Date(), limits: limits, epoch: randomHex128(), persistence: nil, lobby: lobby)
+    var effects = Effects()
+    if let lobby { state.ensureLobby(lobby, stored: nil, &effects) }
+    self.state = Mutex(state)
     self.logger = logger
     self.limits = limits
     self.store = nil
-    self.epoch = state.withLock { $0.log.epoch }
+    self.epoch = state.log.epoch
+    (presenceRings, presenceDoorbell) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
   }
 
   /// A registry restored from `store`, which keeps what it changes from now on.
   public init<Format: StoredEventEncoding>(
-    logger: Logger, limits: RegistryLimits = RegistryLimits(), store: any Store, format: Format.Type
+    logger: Logger, limits: RegistryLimits = RegistryLimits(), lobby: ChatName? = nil, store: any Store,
+    format: Format.Type
   ) throws(StoreError) {
     let stored = try store.load()
     var state = RegistryState(
       startedAt: Date(), limits: limits, epoch: stored.epoch,
-      persistence: RegistryState.Persistence(store: store, encode: { Data($0.encoded(as: format)) }))
-    let summary = state.restore(stored, format: format, now: Date())
+      persistence: RegistryState.Persistence(store: store, encode: { Data($0.encoded(as: format)) }), lobby: lobby)
+    var effects = Effects()
+    let summary = state.restore(stored, format: format, now: Date(), &effects)
+    let operations = summary.staleGroups.map { StoreOperation.deleteGroup(key: $0) } + effects.storeOperations
     self.state = Mutex(state)
     self.logger = logger
     self.limits = limits
     self.store = store
     self.epoch = stored.epoch
-    if !summary.staleGroups.isEmpty { _ = store.submit(summary.staleGroups.map { .deleteGroup(key: $0) }) }
+    (presenceRings, presenceDoorbell) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
+    if !operations.isEmpty { _ = store.submit(operations) }
     logger.notice(
       "store loaded",
       metadata: [
@@ -61,11 +73,14 @@ public final class ChatRegistry: Sendable {
 
   // MARK: Sessions
 
-  /// Registers `name` as a guest with a new session whose queue already holds Welcome.
+  /// Registers `name` as a guest with a new session whose queue already
+  /// holds Welcome (and, with a lobby, its MemberJoined there).
   public func connect(_ name: ChatName, peer: String = "") throws(ChatError) -> Session {
-    let session = try state.withLock { state throws(ChatError) in try state.connect(name) }
-    logger.info("user connected", metadata: ["user": "\(name)", "session": "\(session.tag)", "peer": "\(peer)"])
-    return session
+    var session: Session?
+    let effects = try mutate { state, effects throws(ChatError) in session = try state.connect(name, &effects) }
+    logger.info("user connected", metadata: ["user": "\(name)", "session": "\(session!.tag)", "peer": "\(peer)"])
+    log(effects)
+    return session!
   }
 
   /// Opens a session of the account `token` belongs to; its queue holds
@@ -75,13 +90,15 @@ public final class ChatRegistry: Sendable {
     token: TokenHash, requested rawName: String, resume: LogPosition?, peer: String = ""
   ) throws(ChatError) -> Session {
     let requested = rawName.isEmpty ? nil : try ChatName.validate(rawName, as: .user)
-    let session = try state.withLock { state throws(ChatError) in
-      try state.connect(token: token, requested: requested, resume: resume, date: Date())
+    var session: Session?
+    let effects = try mutate { state, effects throws(ChatError) in
+      session = try state.connect(token: token, requested: requested, resume: resume, date: Date(), &effects)
     }
     logger.info(
       "user connected",
-      metadata: ["user": "\(session.user)", "session": "\(session.tag)", "peer": "\(peer)", "account": "true"])
-    return session
+      metadata: ["user": "\(session!.user)", "session": "\(session!.tag)", "peer": "\(peer)", "account": "true"])
+    log(effects)
+    return session!
   }
 
   /// Ends `session` after its Connect stream ended on the client's side. A
@@ -248,6 +265,13 @@ public final class ChatRegistry: Sendable {
     return (id, Durability(effects.stored))
   }
 
+  /// The members of a group the caller is in, sorted case-insensitively.
+  public func listMembers(_ rawGroup: String, by caller: Caller) throws(ChatError) -> [MemberSummary] {
+    let group = try ChatName.validate(rawGroup, as: .group)
+    let members = try state.withLock { state throws(ChatError) in try state.members(of: group, by: caller) }
+    return members.sorted { $0.name.key < $1.name.key }
+  }
+
   /// Every connected user, then every group, each sorted case-insensitively.
   public func listChannels(for caller: Caller) throws(ChatError) -> [Channel] {
     let (users, groups) = try state.withLock { state throws(ChatError) in
@@ -335,7 +359,7 @@ public final class ChatRegistry: Sendable {
     return RegistrySnapshot(
       users: users.map { user, groups in
         RegistrySnapshot.User(
-          name: user.name.display, sessions: user.sessions.keys.sorted(),
+          name: user.name.display, account: user.account != nil, sessions: user.sessions.keys.sorted(),
           connectedAt: user.sessions.values.map(\.connectedAt).min()!, groups: groups.sortedByKey().map(\.display))
       }.sorted { $0.name.lowercased() < $1.name.lowercased() },
       groups: groups.map { name, members in
@@ -387,11 +411,42 @@ public final class ChatRegistry: Sendable {
   }
 
   /// The group's members, sorted case-insensitively; nil if there is no such group.
-  public func members(ofGroup group: ChatName) -> (group: String, members: [String])? {
+  public func members(ofGroup group: ChatName) -> (group: String, members: [MemberSummary])? {
     let found = state.withLock { state in
-      state.groups[group.key].map { ($0.name.display, $0.members.map { state.users[$0]!.name }) }
+      state.groups[group.key].map { ($0.name.display, state.members(of: $0)) }
     }
-    return found.map { ($0.0, $0.1.sortedByKey().map(\.display)) }
+    return found.map { ($0.0, $0.1.sorted { $0.name.key < $1.name.key }) }
+  }
+
+  // MARK: Presence
+
+  /// Announces the accounts whose `--presence-grace` has passed since
+  /// their last session ended; returns when the next one is due.
+  @discardableResult
+  func expirePresence(now: ContinuousClock.Instant) -> ContinuousClock.Instant? {
+    let (next, effects) = state.withLock { state in
+      var effects = Effects()
+      let next = state.expirePresence(now: now, &effects)
+      state.endFailedSessions(&effects)
+      state.persist(&effects)
+      return (next, effects)
+    }
+    finish(effects)
+    return next
+  }
+
+  /// Announces accounts offline as their grace passes, until cancelled
+  /// (`RegistryService` runs it). One task serves every account: the grace
+  /// is the same for all, so they fall due in the order they went offline.
+  public func runPresenceTimer() async {
+    var rings = presenceRings.makeAsyncIterator()
+    while !Task.isCancelled {
+      if let due = expirePresence(now: .now) {
+        do { try await Task.sleep(until: due, clock: .continuous) } catch { return }
+      } else if await rings.next() == nil {
+        return
+      }
+    }
   }
 
   /// Counts a batch of events a Connect handler has written to `session`'s
@@ -446,6 +501,7 @@ public final class ChatRegistry: Sendable {
   /// ended, and the store's writer if it has work.
   private func wake(_ effects: Effects) {
     if let stored = effects.stored, stored.needsWake { store?.wakeWriter() }
+    if effects.presenceTimerArmed { presenceDoorbell.yield() }
     for wakeup in effects.wakeups { wakeup.resume() }
   }
 

@@ -18,6 +18,9 @@ public struct RegistryLimits: Sendable, Equatable {
   public var maxReplay = 1000
   /// How long an account's token is valid (`--token-ttl`).
   public var tokenLifetime: Duration = .seconds(30 * 86_400)
+  /// How long an account without sessions still counts as online
+  /// (`--presence-grace`): a reconnect within it announces nothing.
+  public var presenceGrace: Duration = .seconds(5)
 
   public init() {}
 }

@@ -1,7 +1,8 @@
 import Logging
 import ServiceLifecycle
 
-/// The registry as a service of the server's group: when graceful shutdown
+/// The registry as a service of the server's group: it runs the presence
+/// timer (offline announcements after `--presence-grace`), and when graceful shutdown
 /// begins it refuses new sessions and calls (UNAVAILABLE) and ends every open
 /// session with UNAVAILABLE, before the front ends after it in the group are
 /// shut down (the group shuts services down in reverse order).
@@ -16,7 +17,12 @@ public struct RegistryService: Service {
   }
 
   public func run() async throws {
-    try? await gracefulShutdown()
+    // The presence timer runs until shutdown begins.
+    await withTaskGroup(of: Void.self) { group in
+      group.addTask { await registry.runPresenceTimer() }
+      try? await gracefulShutdown()
+      group.cancelAll()
+    }
     onShutdown()
     registry.shutdown()
   }

@@ -4,6 +4,8 @@ import Foundation
 public struct RegistrySnapshot: Sendable {
   public struct User: Sendable {
     public let name: String
+    /// An account (else a guest).
+    public let account: Bool
     public let sessions: [SessionTag]
     /// When its oldest open session connected.
     public let connectedAt: Date

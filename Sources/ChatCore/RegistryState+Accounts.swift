@@ -131,7 +131,9 @@ extension RegistryState {
   // MARK: Restoring
 
   /// Rebuilds accounts, their groups and the log from what the store kept.
-  mutating func restore(_ stored: StoredState, format: any StoredEventEncoding.Type, now: Date) -> RestoreSummary {
+  mutating func restore(
+    _ stored: StoredState, format: any StoredEventEncoding.Type, now: Date, _ effects: inout Effects
+  ) -> RestoreSummary {
     var summary = RestoreSummary()
     for record in stored.log {
       let bytes = [UInt8](record.payload)
@@ -172,6 +174,7 @@ extension RegistryState {
       guard let (a, b) = EventLog.directParties(channel) else { continue }
       for key in [a, b] where users[key]?.account != nil { users[key]!.account!.directChannels.insert(channel) }
     }
+    if let lobbyName { ensureLobby(lobbyName, stored: records[lobbyName.key], &effects) }
     // Groups whose members were all guests did not survive the restart.
     summary.staleGroups = stored.groups.map(\.key).filter { groups[$0] == nil }
     summary.accounts = accountCount

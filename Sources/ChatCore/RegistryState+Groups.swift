@@ -45,7 +45,7 @@ extension RegistryState {
   }
 
   /// Records an account's membership from the event `since` on.
-  private mutating func joinedGroup(_ userKey: String, _ groupKey: String, since: UInt64, _ effects: inout Effects) {
+  mutating func joinedGroup(_ userKey: String, _ groupKey: String, since: UInt64, _ effects: inout Effects) {
     guard users[userKey]!.account != nil else { return }
     groups[groupKey]!.hadAccounts = true
     users[userKey]!.account!.joinedAt[groupKey] = since
@@ -53,13 +53,16 @@ extension RegistryState {
   }
 
   func checkGroupsPerUser(_ user: User) throws(ChatError) {
-    guard user.groups.count < limits.maxGroupsPerUser else {
+    // The lobby is not one the user chose.
+    let chosen = user.groups.count - (lobby.map { user.groups.contains($0) ? 1 : 0 } ?? 0)
+    guard chosen < limits.maxGroupsPerUser else {
       throw .tooManyGroupsForUser(user: user.name.display, limit: limits.maxGroupsPerUser)
     }
   }
 
   /// Takes `userKey` out of the group (the caller has updated the user's own
-  /// set): the others are told, or the group goes with its last member.
+  /// set): the others are told, or the group goes with its last member (the
+  /// lobby stays, its MemberLeft logged for its history).
   mutating func removeMember(
     _ userKey: String, named user: String, from groupKey: String, reason: LeaveReason, _ effects: inout Effects
   ) {
@@ -67,7 +70,7 @@ extension RegistryState {
     let group = groups[groupKey]!
     // What the leaver saw ends before the next event of the group.
     var until = log.lastSeq + 1
-    if group.members.isEmpty {
+    if group.members.isEmpty && !group.permanent {
       groups[groupKey] = nil
       effects.groupsDeleted.append(group.name.display)
       effects.storeOperations.append(.deleteGroup(key: groupKey))

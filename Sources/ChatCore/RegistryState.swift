@@ -10,6 +10,9 @@ struct Effects {
   var failed: [(Session, SessionEnd)] = []
   /// Connect handlers to wake once the lock is released.
   var wakeups: [SessionQueue.Wakeup] = []
+  /// An account's offline announcement was scheduled into an empty queue:
+  /// the presence timer must be told.
+  var presenceTimerArmed = false
   /// What the store must keep, queued at the end of the critical section.
   var storeOperations: [StoreOperation] = []
   /// The store's outcome for them, and whether its writer needs waking.
@@ -54,6 +57,12 @@ struct RegistryState {
     var directChannels: Set<String> = []
     /// When its last session ended; nil while online.
     var lastSeen: Date?
+    /// Others were told it is online (it may be within the grace after its
+    /// last session ended).
+    var announcedOnline = false
+    /// Counts its offline periods, so a scheduled offline announcement
+    /// that a reconnect overtook is recognised and skipped.
+    var offlineGeneration: UInt64 = 0
   }
 
   struct PastMembership {
@@ -88,6 +97,13 @@ struct RegistryState {
   let startedAt: Date
   let limits: RegistryLimits
   let persistence: Persistence?
+  /// The lobby (`--lobby`): every session joins it on Connect.
+  let lobbyName: ChatName?
+  var lobby: String? { lobbyName?.key }
+  /// Offline announcements in due order (the grace is constant, so
+  /// appending keeps the order); `pendingOfflineHead` is the first not yet due.
+  var pendingOffline: [PendingOffline] = []
+  var pendingOfflineHead = 0
   var messagesAccepted = 0
   var eventsQueued = 0
   var sessionsEnded: [String: Int] = [:]
@@ -100,6 +116,15 @@ struct RegistryState {
     var createdSeq: UInt64 = 0
     /// An account has been a member (its log may be needed for catch-up).
     var hadAccounts = false
+    /// The lobby: never deleted, even with no member left.
+    var permanent = false
+  }
+
+  /// An offline announcement waiting for the grace to pass.
+  struct PendingOffline {
+    let due: ContinuousClock.Instant
+    let account: String
+    let generation: UInt64
   }
 
   /// Where logged events and account state go to outlive the process.
@@ -109,10 +134,11 @@ struct RegistryState {
     let encode: @Sendable (SharedEvent) -> Data
   }
 
-  init(startedAt: Date, limits: RegistryLimits, epoch: String, persistence: Persistence?) {
+  init(startedAt: Date, limits: RegistryLimits, epoch: String, persistence: Persistence?, lobby: ChatName? = nil) {
     self.startedAt = startedAt
     self.limits = limits
     self.persistence = persistence
+    self.lobbyName = lobby
     self.log = EventLog(epoch: epoch, messagesPerChannel: limits.historyLimit)
   }
 
@@ -176,8 +202,8 @@ struct RegistryState {
 
   // MARK: Sessions
 
-  /// A guest's session.
-  mutating func connect(_ name: ChatName) throws(ChatError) -> Session {
+  /// A guest's session: Welcome, then (with a lobby) its MemberJoined.
+  mutating func connect(_ name: ChatName, _ effects: inout Effects) throws(ChatError) -> Session {
     guard !shuttingDown else { throw .shuttingDown }
     if let existing = users[name.key] {
       if existing.account != nil { throw .nameRegistered(existing.name.display) }
@@ -192,13 +218,14 @@ struct RegistryState {
     let welcome = Welcome(username: name.display, sessionToken: session.token, position: log.position)
     _ = session.queue.enqueue(SharedEvent(.welcome(welcome)))
     eventsQueued += 1
+    joinLobby(name.key, &effects)
     return session
   }
 
   /// A session of the account `token` belongs to: Welcome, then what it
   /// missed since `resume` (or its own position), all or none.
   mutating func connect(
-    token: TokenHash, requested: ChatName?, resume: LogPosition?, date: Date
+    token: TokenHash, requested: ChatName?, resume: LogPosition?, date: Date, _ effects: inout Effects
   ) throws(ChatError) -> Session {
     guard !shuttingDown else { throw .shuttingDown }
     let key = try accountKey(for: token, date: date)
@@ -227,6 +254,8 @@ struct RegistryState {
     _ = session.queue.enqueue(SharedEvent(.welcome(welcome)))
     if let missed, !missed.isEmpty { session.queue.enqueueReplay(missed) }
     eventsQueued += 1 + replayed
+    if user.sessions.isEmpty { cameOnline(key, &effects) }
+    joinLobby(key, &effects)
     return session
   }
 
@@ -257,6 +286,7 @@ struct RegistryState {
       if let account = users[key]!.account {
         users[key]!.account!.lastSeen = Date()
         effects.storeOperations.append(.setPosition(account: key, seq: account.position.seq))
+        wentOffline(key, now: .now, &effects)
       } else {
         let user = users.removeValue(forKey: key)!
         for groupKey in user.groups.sorted() {
@@ -325,6 +355,8 @@ struct RegistryState {
     users = [:]
     callersByToken = [:]
     groups = [:]
+    pendingOffline = []
+    pendingOfflineHead = 0
     sessionCount = 0
     onlineUsers = 0
     return ended

@@ -69,6 +69,7 @@ public final class SharedEvent: Sendable {
     case .memberJoined(let group, let user), .memberLeft(let group, let user, _):
       overhead + group.utf8.count + user.utf8.count
     case .notice(let text): overhead + text.utf8.count
+    case .presence(let user, _): overhead + 2 + user.utf8.count
     }
   }
 }

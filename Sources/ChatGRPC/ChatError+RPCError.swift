@@ -17,7 +17,7 @@ extension ChatError: RPCErrorConvertible {
     case .userAlreadyConnected, .groupAlreadyExists, .alreadyMember, .nameTaken: .alreadyExists
     case .noSuchUser, .noSuchGroup: .notFound
     case .notMemberCannotLeave, .notSignedIn: .failedPrecondition
-    case .notMemberCannotSend, .notMemberCannotRead, .connectNameMismatch: .permissionDenied
+    case .notMemberCannotSend, .notMemberCannotRead, .notMemberCannotList, .connectNameMismatch: .permissionDenied
     case .shuttingDown, .storeUnavailable: .unavailable
     }
   }

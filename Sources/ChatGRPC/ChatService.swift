@@ -87,6 +87,10 @@ public struct ChatService: RegistrableRPCService {
     router.registerAnonymous(Method.SignIn.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_Credentials) in
       try await signIn(request)
     }
+    router.registerUnary(Method.ListMembers.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_GroupRequest, caller) in
+      let members = try registry.listMembers(request.group, by: caller)
+      return Chat_V1_ListMembersResponse.with { $0.members = members.map(Chat_V1_Member.init) }
+    }
     router.registerUnary(Method.ListChannels.descriptor, maxRequestBytes: maxRequestBytes) { (_: Google_Protobuf_Empty, caller) in
       var response = Chat_V1_ListChannelsResponse()
       response.channels = try registry.listChannels(for: caller).map(Chat_V1_Channel.init)

@@ -95,6 +95,11 @@ extension Chat_V1_Event {
       }
     case .notice(let text):
       notice = .with { $0.text = text }
+    case .presence(let user, let online):
+      presence = .with {
+        $0.username = user
+        $0.online = online
+      }
     }
   }
 }
@@ -122,5 +127,15 @@ extension Chat_V1_Channel {
 struct SharedEventSerializer: MessageSerializer {
   func serialize<Bytes: GRPCContiguousBytes>(_ event: SharedEvent) throws -> Bytes {
     Bytes(event.encoded(as: ProtobufEventEncoding.self))
+  }
+}
+
+extension Chat_V1_Member {
+  init(_ member: MemberSummary) {
+    self.init()
+    username = member.name.display
+    online = member.online
+    account = member.account
+    if let lastSeen = member.lastSeen { self.lastSeen = Google_Protobuf_Timestamp(date: lastSeen) }
   }
 }

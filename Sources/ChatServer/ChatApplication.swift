@@ -52,7 +52,7 @@ public final class ChatApplication: Service, Sendable {
     var storeServices: [any Service] = []
     switch configuration.store {
     case .memory:
-      registry = ChatRegistry(logger: logger, limits: configuration.limits)
+      registry = ChatRegistry(logger: logger, limits: configuration.limits, lobby: configuration.lobby)
     case .sqlite(let directory):
       let store = try SQLiteStore.open(
         SQLiteStore.Configuration(
@@ -60,7 +60,8 @@ public final class ChatApplication: Service, Sendable {
         logger: logger)
       do {
         registry = try ChatRegistry(
-          logger: logger, limits: configuration.limits, store: store, format: ProtobufEventEncoding.self)
+          logger: logger, limits: configuration.limits, lobby: configuration.lobby, store: store,
+          format: ProtobufEventEncoding.self)
       } catch {
         Task { await store.close() }
         throw error

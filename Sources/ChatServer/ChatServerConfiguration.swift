@@ -40,6 +40,8 @@ public struct ChatServerConfiguration: Sendable {
   public var store = StoreChoice.memory
   /// scrypt's cost for account passwords (tests use a cheap one).
   public var passwordHashing = PasswordHasher.Parameters.owasp
+  /// `--lobby`: a permanent group every session joins on Connect.
+  public var lobby: ChatName?
   /// `--jwt-key`: also accept `Bearer <JWT>` signed with this key.
   public var jwtVerifier: JWTVerifier?
   /// The HTTP/2 transport; `CHAT_TEST_TRANSPORT` (nio or nghttp2) overrides

@@ -124,6 +124,12 @@ struct ChatServerCommand: ParsableCommand {
   @Option(help: "How long an account's token is valid: a number with s, m, h or d (e.g. 30d).")
   var tokenTtl = "30d"
 
+  @Option(help: "How long an account whose last session ended still counts as online: a reconnect within it announces nothing (0 announces at once; s, m or h).")
+  var presenceGrace = "5s"
+
+  @Option(help: "A permanent group every session joins on Connect (never deleted).")
+  var lobby: String?
+
   @Option(help: "Also accept 'Bearer <JWT>' signed with this key: an HS256 secret, or an RS256, ES256 or EdDSA public key in PEM. 'sub' names the account (created by its first valid token); 'exp' is required.")
   var jwtKey: String?
 
@@ -153,6 +159,12 @@ struct ChatServerCommand: ParsableCommand {
       ("--history-limit", historyLimit), ("--max-replay", maxReplay), ("--max-sessions-per-user", maxSessionsPerUser),
     ] where value < 1 {
       throw ValidationError("\(flag) \(value) must be at least 1.")
+    }
+    guard Self.parseDuration(presenceGrace, allowingZero: true) != nil else {
+      throw ValidationError("--presence-grace \(presenceGrace) is not a duration: use 0 or a positive number with s, m or h (e.g. 5s).")
+    }
+    if let lobby, ChatName(lobby) == nil {
+      throw ValidationError("--lobby: \(ChatError.invalidName(.group, lobby).message)")
     }
     guard Self.parseDuration(tokenTtl) != nil else {
       throw ValidationError("--token-ttl \(tokenTtl) is not a duration: use a positive number with s, m, h or d (e.g. 30d).")
@@ -205,6 +217,8 @@ struct ChatServerCommand: ParsableCommand {
     configuration.limits.maxReplay = maxReplay
     configuration.limits.maxSessionsPerUser = maxSessionsPerUser
     configuration.limits.tokenLifetime = Self.parseDuration(tokenTtl)!
+    configuration.limits.presenceGrace = Self.parseDuration(presenceGrace, allowingZero: true)!
+    configuration.lobby = lobby.flatMap(ChatName.init)
     if let jwtKey {
       do {
         configuration.jwtVerifier = try await JWTVerifier(keyFile: jwtKey)
@@ -249,7 +263,7 @@ enum StoreKind: String, ExpressibleByArgument, CaseIterable {
 
 extension ChatServerCommand {
   /// `30d`, `12h`, `15m`, `90s` (or plain seconds); nil if not a positive duration.
-  static func parseDuration(_ text: String) -> Duration? {
+  static func parseDuration(_ text: String, allowingZero: Bool = false) -> Duration? {
     let units: [Character: Double] = ["s": 1, "m": 60, "h": 3600, "d": 86_400]
     var number = Substring(text)
     var scale = 1.0
@@ -257,7 +271,7 @@ extension ChatServerCommand {
       number = number.dropLast()
       scale = unit
     }
-    guard let value = Double(number), value > 0, value.isFinite else { return nil }
+    guard let value = Double(number), value > 0 || (allowingZero && value == 0), value.isFinite else { return nil }
     return .seconds(value * scale)
   }
 }

@@ -73,17 +73,17 @@ struct ConsoleInterpreterTests {
     #expect(reply.lines.first == usage)
   }
 
-  @Test("users lists each user with connection time and group count, then the count")
+  @Test("users lists each guest with connection time, sessions and group count, then the counts")
   func users() throws {
     let c = try ConsoleHarness()
     let reply = c.run("users")
     #expect(reply.lines.count == 4)
-    let pattern = /(\S+) +connected (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) \(1h02m05s ago\)  (\d) groups?/
+    let pattern = /(\S+) +guest  connected (\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ) \(1h02m05s ago\)  1 session  (\d) groups?/
     let rows = reply.lines.dropLast().compactMap { try? pattern.wholeMatch(in: $0) }
     #expect(rows.map { String($0.1) } == ["alice", "Bob", "carol"])
     #expect(rows.map { String($0.3) } == ["2", "1", "0"])
-    #expect(reply.lines[0].hasPrefix("alice  connected"))
-    #expect(reply.lines.last == "3 users")
+    #expect(reply.lines[0].hasPrefix("alice  guest  connected"))
+    #expect(reply.lines.last == "3 users: 3 guests, 0 accounts")
   }
 
   @Test("users, groups and stats work on an empty registry")
@@ -101,9 +101,12 @@ struct ConsoleInterpreterTests {
     #expect(reply.lines == ["dev     1 member", "Lounge  2 members", "2 groups"])
   }
 
-  @Test("members prints one member per line, the group named in any case", arguments: ["lounge", "LOUNGE", "Lounge"])
+  @Test("members prints one member per line with its kind and online state, the group named in any case",
+    arguments: ["lounge", "LOUNGE", "Lounge"])
   func members(group: String) throws {
-    #expect(try ConsoleHarness().run("members \(group)").lines == ["alice", "Bob"])
+    #expect(
+      try ConsoleHarness().run("members \(group)").lines
+        == ["alice  guest    online", "Bob    guest    online", "2 members of Lounge, 2 online"])
   }
 
   @Test("kick ends the session as kicked with the whole reason; the others see MemberLeft KICKED")

@@ -15,14 +15,14 @@ struct RegistryHarness {
   let registry: ChatRegistry
 
   /// Rate limiting is off unless `configure` turns it on.
-  init(_ configure: (inout RegistryLimits) -> Void = { _ in }) {
+  init(lobby: String? = nil, _ configure: (inout RegistryLimits) -> Void = { _ in }) {
     var handler = logs
     handler.logLevel = .debug
     let logger = Logger(label: "test") { _ in handler }
     var limits = RegistryLimits()
     limits.rateLimit = nil
     configure(&limits)
-    registry = ChatRegistry(logger: logger, limits: limits)
+    registry = ChatRegistry(logger: logger, limits: limits, lobby: lobby.flatMap(ChatName.init))
   }
 
   /// Connects and consumes the Welcome event.

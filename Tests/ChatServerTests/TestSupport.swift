@@ -177,6 +177,10 @@ final class TestUser: Sendable {
     _ = try await chat.signOut(.init(), metadata: auth)
   }
 
+  func members(_ group: String) async throws -> [Chat_V1_Member] {
+    try await chat.listMembers(.with { $0.group = group }, metadata: auth).members
+  }
+
   func list() async throws -> [Chat_V1_Channel] {
     try await chat.listChannels(.init(), metadata: auth).channels
   }
