@@ -56,6 +56,35 @@ struct RestartTests {
     #expect(try await second.exitStatus(within: 10) == 0)
   }
 
+  @Test("the lobby keeps its history and its offline account members across a restart")
+  func lobbyRestart() async throws {
+    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chat-lobby-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: directory) }
+    let arguments = [
+      "--store", "sqlite", "--data-dir", directory.path, "--no-console", "--lobby", "General", "--presence-grace", "0",
+    ]
+    let first = try await ServerProcess.start(arguments)
+    let token = try await signUpAccount("olga", port: first.port)
+    let (olga, _) = try await TestUser.connectAccount("olga", token: token, port: first.port)
+    try await olga.send("hello lobby", to: "general", .group)
+    _ = try await olga.next(until: { $0.message.text == "hello lobby" })
+    olga.close()
+    first.signal(SIGTERM)
+    #expect(try await first.exitStatus(within: 10) == 0)
+
+    let second = try await ServerProcess.start(arguments)
+    let pete = try await second.user("pete")
+    let members = try await pete.members("general")
+    #expect(members.map(\.username) == ["olga", "pete"])
+    #expect(members.map(\.online) == [false, true])
+    #expect(members[0].hasLastSeen)
+    let history = try await pete.history("general", .group, limit: 10)
+    #expect(history.events.map(\.message.text).contains("hello lobby"))
+    pete.close()
+    second.signal(SIGTERM)
+    #expect(try await second.exitStatus(within: 10) == 0)
+  }
+
   @Test("a second server on the same data directory is refused with a clear error")
   func lockedDirectory() async throws {
     let directory = FileManager.default.temporaryDirectory.appendingPathComponent("chat-lock-\(UUID().uuidString)")

@@ -27,6 +27,17 @@ struct ServerProcessTests {
     return (try #require(status), output.text)
   }
 
+  @Test("a bad --presence-grace or --lobby is refused before starting, naming the flag and the value", arguments: [
+    (["--presence-grace", "soon"], "--presence-grace soon is not a duration"),
+    (["--presence-grace=-1s"], "--presence-grace -1s is not a duration"),
+    (["--lobby", "the lobby"], "--lobby: invalid group name 'the lobby'"),
+  ])
+  func badPresenceFlags(arguments: [String], message: String) async throws {
+    let (status, stderr) = try await run(arguments)
+    #expect(status == 64)
+    #expect(stderr.contains(message), "\(stderr)")
+  }
+
   @Test("a port already in use is said plainly, and the server exits 1")
   func portInUse() async throws {
     let holder = try await ServerBootstrap(group: .singletonMultiThreadedEventLoopGroup)
