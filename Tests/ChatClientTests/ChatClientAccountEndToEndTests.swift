@@ -2,8 +2,7 @@ import ChatTestSupport
 import Foundation
 import Testing
 
-/// The real `chat-client` with accounts, against a real server. Disabled until the server side
-/// of accounts and history lands: on main, SignUp, SignIn, SignOut and History are UNIMPLEMENTED.
+/// The real `chat-client` with accounts, against a real server.
 @Suite("chat-client end to end, with an account")
 struct ChatClientAccountEndToEndTests {
   @Test("an account signs up, keeps its token, is connected with it at the next start, reads history, and signs out")
@@ -43,6 +42,47 @@ struct ChatClientAccountEndToEndTests {
     for line in alice.output.everything + again.output.everything {
       #expect(!line.contains("ct_"), "a token was printed")
     }
+    try await server.stop()
+  }
+
+  @Test("/members shows who is online, /list marks the groups one is in, and presence changes are printed")
+  func presenceAndMembers() async throws {
+    let server = try await TestServer { $0.limits.presenceGrace = .zero }
+    let bob = try ChatClientProcess("bob", port: server.port)
+    try await bob.expect("* connected as bob")
+    bob.type("/create lounge")
+    try await bob.expect("* bob joined #lounge")
+    bob.type("/create empty-room")
+    try await bob.expect("* bob joined #empty-room")
+    bob.type("/leave empty-room")
+    try await bob.expect("* #empty-room was deleted (its last member left)")
+    let zoe = try ChatClientProcess(nil, port: server.port, environment: ["CHAT_PASSWORD": "correct horse"])
+    try await zoe.expect("* not connected")
+    zoe.type("/signup zoe")
+    try await zoe.expect("* connected as zoe")
+    zoe.type("/join lounge")
+    try await bob.expect("* zoe joined #lounge")
+    zoe.type("/quit")
+    #expect(try await zoe.exitStatus() == 0)
+    try await bob.expect("* zoe went offline")
+    bob.type("/members lounge")
+    try await bob.expect("* #lounge: 2 members, 1 online")
+    try await bob.expect("*   bob (online)")
+    try await bob.expect("*   zoe (account, offline, last seen ")
+
+    let back = try ChatClientProcess(nil, port: server.port, tokenDirectory: zoe.tokenDirectory)
+    try await back.expect("* connected as zoe")
+    try await bob.expect("* zoe is online")
+    back.type("/create solo")
+    try await back.expect("* zoe joined #solo")
+    back.type("/list")
+    try await back.expect("* users: @bob, @zoe; groups: #lounge (joined), #solo (joined)")
+    bob.type("/list")
+    try await bob.expect("* users: @bob, @zoe; groups: #lounge (joined), #solo")
+    back.type("/quit")
+    bob.type("/quit")
+    #expect(try await back.exitStatus() == 0)
+    #expect(try await bob.exitStatus() == 0)
     try await server.stop()
   }
 }

@@ -13,6 +13,9 @@ struct ClientCommandTests {
       (" /join x", .text(" /join x")),
       ("/leave #g", .leave(group: "g")),
       ("/list", .list),
+      ("/members", .members(group: nil)),
+      ("/members #general", .members(group: "general")),
+      ("/members  Lounge ", .members(group: "Lounge")),
       ("/help", .help),
       ("/quit", .quit),
       ("/msg bob hi there", .send(text: "hi there", to: .user("bob"))),
@@ -45,6 +48,7 @@ struct ClientCommandTests {
       ("/join", "usage: /join <group>"),
       ("/leave", "usage: /leave <group>"),
       ("/list all", "usage: /list"),
+      ("/members bad name", "invalid group name 'bad name': use 1 to 32 characters from A-Z a-z 0-9 _ - ."),
       ("/quit now", "usage: /quit"),
       ("/help me", "usage: /help"),
       ("/msg bob", "usage: /msg <user> <text>"),
@@ -87,8 +91,8 @@ struct ClientCommandTests {
     }
     #expect(
       ClientCommand.names == [
-        "/create", "/join", "/leave", "/list", "/msg", "/say", "/to", "/history", "/signup", "/signin", "/signout",
-        "/help", "/quit",
+        "/create", "/join", "/leave", "/list", "/members", "/msg", "/say", "/to", "/history", "/signup", "/signin",
+        "/signout", "/help", "/quit",
       ])
   }
 }

@@ -18,6 +18,8 @@ final class FakeChatCalls: ChatCalls {
     var log: [Chat_V1_Event] = []
     /// What History fails with, if anything.
     var historyFailure: (any Error & Sendable)?
+    /// ListMembers' answers, by group; other groups are PERMISSION_DENIED.
+    var members: [String: [Chat_V1_Member]] = [:]
   }
   private let state: Mutex<State>
 
@@ -31,6 +33,11 @@ final class FakeChatCalls: ChatCalls {
   /// History answers with these events.
   func setLog(_ events: [Chat_V1_Event]) {
     state.withLock { $0.log = events }
+  }
+
+  /// ListMembers answers `members` for `group` (the session is in it).
+  func setMembers(_ members: [Chat_V1_Member], of group: String) {
+    state.withLock { $0.members[group] = members }
   }
 
   func failHistory(with error: any Error & Sendable) {
@@ -78,6 +85,15 @@ final class FakeChatCalls: ChatCalls {
     return AccountToken(username: username, token: "ct_issued", expiresAt: nil)
   }
   func signOut() async throws { try call("signout") }
+  func listMembers(_ group: String) async throws -> [Chat_V1_Member] {
+    try call("members \(group)")
+    return try state.withLock { state in
+      guard let members = state.members[group] else {
+        throw RPCError(code: .permissionDenied, message: "not a member of group '\(group)'.")
+      }
+      return members
+    }
+  }
   func listChannels() async throws -> [Chat_V1_Channel] {
     try call("list")
     return state.withLock { state in
@@ -118,6 +134,37 @@ struct CommandRunnerTests {
     #expect(output.lines == ["* talking to #general", "* talking to #general"])
     #expect(calls.made == ["list", "send #general hi all"])
     #expect(runner.target == .group("general"))
+  }
+
+  @Test("/members lists the /to group's members, or the named group's; with neither it says what to type")
+  func members() async {
+    let calls = FakeChatCalls()
+    calls.setMembers(
+      [.with { $0.username = "alice"; $0.online = true }, .with { $0.username = "zoe"; $0.account = true }],
+      of: "general")
+    var runner = makeRunner(calls)
+    _ = await runner.run("/members")
+    for line in ["/to #general", "/members", "/members books"] { _ = await runner.run(line) }
+    #expect(
+      output.lines == [
+        "! usage: /members [group]: name a group, or /to #<group> first.",
+        "* talking to #general",
+        "* #general: 2 members, 1 online",
+        "*   alice (online)",
+        "*   zoe (account, offline)",
+        "! PERMISSION_DENIED: not a member of group 'books'.",
+      ])
+    #expect(calls.made == ["list", "members general", "members books"])
+  }
+
+  @Test("/list marks the groups the session is in (those whose members it may list)")
+  func listMarksJoined() async {
+    let calls = FakeChatCalls()
+    calls.setMembers([.with { $0.username = "alice"; $0.online = true }], of: "books")
+    var runner = makeRunner(calls)
+    _ = await runner.run("/list")
+    #expect(output.lines == ["* users: @alice, @Bob; groups: #general, #books (joined)"])
+    #expect(Set(calls.made) == ["list", "members general", "members books"])
   }
 
   @Test("/to takes the server's spelling of the name", arguments: [("/to @bob", ChatTarget.user("Bob")), ("/to #GENERAL", .group("general"))])

@@ -97,6 +97,45 @@ struct EventFormatterTests {
     ]
     #expect(formatter.channels(list, at: Self.when) == "10:07:17 * users: @alice, @bob; groups: #general")
     #expect(formatter.channels([], at: Self.when) == "10:07:17 * users: none; groups: none")
+    let groups: [Chat_V1_Channel] = [.with { $0.name = "books"; $0.type = .group }] + list
+    #expect(
+      formatter.channels(groups, joined: ["general"], at: Self.when)
+        == "10:07:17 * users: @alice, @bob; groups: #books, #general (joined)")
+  }
+
+  @Test("a /members answer is a count, then each member: account or guest, online, or when last seen")
+  func members() {
+    let members: [Chat_V1_Member] = [
+      .with { $0.username = "alice"; $0.online = true },
+      .with { $0.username = "bob"; $0.online = true; $0.account = true },
+      .with {
+        $0.username = "carol"; $0.account = true
+        $0.lastSeen = .init(date: Self.when.addingTimeInterval(-7_500))
+      },
+    ]
+    #expect(
+      formatter.members(of: "general", members, at: Self.when) == [
+        "10:07:17 * #general: 3 members, 2 online",
+        "10:07:17 *   alice (online)",
+        "10:07:17 *   bob (account, online)",
+        "10:07:17 *   carol (account, offline, last seen 2h05m ago)",
+      ])
+  }
+
+  @Test("last seen reads as a short time ago", arguments: [
+    (0.0, "0s ago"), (59, "59s ago"), (60, "1m ago"), (3_599, "59m ago"), (3_600, "1h00m ago"), (86_399, "23h59m ago"),
+    (86_400, "1d ago"), (-5, "0s ago"),
+  ])
+  func ago(seconds: Double, text: String) {
+    #expect(EventFormatter.ago(seconds) == text)
+  }
+
+  @Test("presence changes read as online and offline")
+  func presence() {
+    let online = Chat_V1_Event.with { $0.presence = .with { $0.username = "bob"; $0.online = true } }
+    let offline = Chat_V1_Event.with { $0.presence = .with { $0.username = "bob"; $0.online = false } }
+    #expect(formatter.line(for: online).hasSuffix(" * bob is online"))
+    #expect(formatter.line(for: offline).hasSuffix(" * bob went offline"))
   }
 
   @Test("scripted input is echoed, escaped")

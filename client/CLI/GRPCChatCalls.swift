@@ -26,6 +26,10 @@ struct GRPCChatCalls: ChatCalls {
     try await chat.listChannels(.init(), metadata: state.callMetadata(), options: options).channels
   }
 
+  func listMembers(_ group: String) async throws -> [Chat_V1_Member] {
+    try await chat.listMembers(.with { $0.group = group }, metadata: state.callMetadata(), options: options).members
+  }
+
   func send(_ text: String, to target: ChatTarget) async throws {
     _ = try await chat.sendMessage(
       .with {

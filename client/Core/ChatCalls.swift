@@ -7,6 +7,8 @@ public protocol ChatCalls: Sendable {
   func joinGroup(_ group: String) async throws
   func leaveGroup(_ group: String) async throws
   func listChannels() async throws -> [Chat_V1_Channel]
+  /// A group's members, if the session is one of them.
+  func listMembers(_ group: String) async throws -> [Chat_V1_Member]
   func send(_ text: String, to target: ChatTarget) async throws
   /// One page of `target`'s logged events older than `beforeSeq` (0: the newest), newest first.
   func history(of target: ChatTarget, beforeSeq: UInt64, limit: Int) async throws -> Chat_V1_HistoryResponse

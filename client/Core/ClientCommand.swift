@@ -6,6 +6,8 @@ public enum ClientCommand: Equatable, Sendable {
   case join(group: String)
   case leave(group: String)
   case list
+  /// `/members [group]`: who is in a group, and who is online (nil: the `/to` group).
+  case members(group: String?)
   /// `/msg`, `/say`: a message to a given user or group.
   case send(text: String, to: ChatTarget)
   /// A line that is not a command: a message to the current `/to` target.
@@ -31,7 +33,8 @@ public enum ClientCommand: Equatable, Sendable {
     ("/create <group>", "create a group and join it"),
     ("/join <group>", "join a group"),
     ("/leave <group>", "leave a group"),
-    ("/list", "list connected users and groups"),
+    ("/list", "list connected users and groups (the groups you are in marked 'joined')"),
+    ("/members [group]", "list a group's members and who is online (default: the /to group)"),
     ("/msg <user> <text>", "send a direct message"),
     ("/say <group> <text>", "send a message to a group"),
     ("/to #<group> | @<user>", "send the lines that follow there (/to alone: show where)"),
@@ -68,6 +71,8 @@ public enum ClientCommand: Equatable, Sendable {
     case "/join": return .join(group: try groupName(arguments, usage: "/join <group>"))
     case "/leave": return .leave(group: try groupName(arguments, usage: "/leave <group>"))
     case "/list": return try noArguments(arguments, .list, usage: "/list")
+    case "/members":
+      return .members(group: arguments.isEmpty ? nil : try groupName(arguments, usage: "/members [group]"))
     case "/help": return try noArguments(arguments, .help, usage: "/help")
     case "/quit": return try noArguments(arguments, .quit, usage: "/quit")
     case "/signout": return try noArguments(arguments, .signOut, usage: "/signout")

@@ -88,13 +88,43 @@ public struct CommandRunner {
       case .list:
         let channels = try await calls.listChannels()
         output.complete(from: Completions(channels: channels))
-        output.print(formatter.channels(channels))
+        let joined = await groupsJoined(among: channels.filter { $0.type == .group }.map(\.name))
+        output.print(formatter.channels(channels, joined: joined))
+      case .members(let group):
+        guard let name = group ?? target.flatMap({ if case .group(let name) = $0 { name } else { nil } }) else {
+          throw CommandError("usage: /members [group]: name a group, or /to #<group> first.")
+        }
+        let members = try await calls.listMembers(name)
+        for line in formatter.members(of: name, members) { output.print(line) }
       }
     } catch {
       report(error, after: command)
     }
     return .goOn
   }
+
+  /// Which of `groups` the session is in, as ListMembers answers (a member
+  /// may list, others are refused); at most `probedGroups` are asked, a
+  /// few at a time, and those not asked or not answered are left unmarked.
+  private func groupsJoined(among groups: [String]) async -> Set<String> {
+    let calls = self.calls
+    return await withTaskGroup(of: String?.self) { tasks in
+      var joined = Set<String>()
+      var pending = groups.prefix(Self.probedGroups).makeIterator()
+      func ask(_ group: String) {
+        tasks.addTask { (try? await calls.listMembers(group)) != nil ? group : nil }
+      }
+      for _ in 0..<4 { if let group = pending.next() { ask(group) } }
+      for await answer in tasks {
+        if let answer { joined.insert(answer) }
+        if let group = pending.next() { ask(group) }
+      }
+      return joined
+    }
+  }
+
+  /// How many groups `/list` asks about membership (one ListMembers each).
+  static let probedGroups = 100
 
   /// `/history n`: the events oldest first, under a line that says what they are.
   private func showHistory(_ count: Int, of target: ChatTarget) async throws {

@@ -52,13 +52,47 @@ public struct EventFormatter: Sendable {
     return stamped("! disconnected: \(why)", at: date)
   }
 
-  /// The `/list` answer: `* users: @alice, @bob; groups: #general`.
-  public func channels(_ channels: [Chat_V1_Channel], at date: Date = Date()) -> String {
+  /// The `/list` answer: `* users: @alice, @bob; groups: #general (joined), #books`.
+  public func channels(_ channels: [Chat_V1_Channel], joined: Set<String> = [], at date: Date = Date()) -> String {
     func names(_ type: Chat_V1_ChannelType, _ sigil: String) -> String {
-      let names = channels.filter { $0.type == type }.map { sigil + $0.name.terminalSafe }
+      let names = channels.filter { $0.type == type }.map {
+        sigil + $0.name.terminalSafe + (type == .group && joined.contains($0.name) ? " (joined)" : "")
+      }
       return names.isEmpty ? "none" : names.joined(separator: ", ")
     }
     return note("users: \(names(.user, "@")); groups: \(names(.group, "#"))", at: date)
+  }
+
+  /// The `/members` answer: a count, then one member a line.
+  ///
+  ///     * #general: 3 members, 2 online
+  ///     *   alice (online)
+  ///     *   bob (account, online)
+  ///     *   carol (account, offline, last seen 2h05m ago)
+  public func members(of group: String, _ members: [Chat_V1_Member], at date: Date = Date()) -> [String] {
+    let online = members.count(where: \.online)
+    let header = "#\(group.terminalSafe): \(members.count) member\(members.count == 1 ? "" : "s"), \(online) online"
+    return [note(header, at: date)]
+      + members.map { member in
+        var about = member.account ? ["account"] : []
+        about.append(member.online ? "online" : "offline")
+        if !member.online, member.hasLastSeen {
+          about.append("last seen \(Self.ago(date.timeIntervalSince(member.lastSeen.date)))")
+        }
+        return note("  \(member.username.terminalSafe) (\(about.joined(separator: ", ")))", at: date)
+      }
+  }
+
+  /// `45s ago`, `12m ago`, `2h05m ago`, `3d ago`.
+  public static func ago(_ seconds: TimeInterval) -> String {
+    let whole = max(0, Int(seconds))
+    if whole < 60 { return "\(whole)s ago" }
+    if whole < 3600 { return "\(whole / 60)m ago" }
+    if whole < 86_400 {
+      let minutes = (whole % 3600) / 60
+      return "\(whole / 3600)h\(minutes < 10 ? "0" : "")\(minutes)m ago"
+    }
+    return "\(whole / 86_400)d ago"
   }
 
   /// A line that came in as typed, for transcripts of scripted sessions.

@@ -84,6 +84,10 @@ public struct RetryingChatCalls: ChatCalls {
   public func send(_ text: String, to target: ChatTarget) async throws {
     try await retry.run { try await base.send(text, to: target) }
   }
+
+  public func listMembers(_ group: String) async throws -> [Chat_V1_Member] {
+    try await retry.run { try await base.listMembers(group) }
+  }
 }
 
 extension RetryingChatCalls {
