@@ -226,6 +226,7 @@ let package = Package(
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),
         .product(name: "SwiftProtobuf", package: "swift-protobuf"),
         .product(name: "Histogram", package: "hdrhistogram-swift"),
+        .product(name: "JWTKit", package: "jwt-kit"),
       ],
       swiftSettings: swiftSettings
     ),

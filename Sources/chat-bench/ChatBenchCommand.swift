@@ -8,7 +8,7 @@ struct ChatBenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "chat-bench",
     abstract: "Measures a chat.v1 server: fan-out, held sessions and direct messages.",
-    subcommands: [Fanout.self, Sessions.self, Direct.self, CatchUp.self, Summarize.self]
+    subcommands: [Fanout.self, Sessions.self, Direct.self, CatchUp.self, Presence.self, Summarize.self]
   )
 }
 
@@ -236,6 +236,50 @@ struct CatchUp: AsyncParsableCommand {
     options.rounds = rounds
     options.common = target.common
     try await target.run { try await ChatBench.catchUp(options, target: $0) }
+  }
+}
+
+struct Presence: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    abstract: "Accounts in groups all reconnect at once: what the PresenceChanged wave costs (see --presence-grace).")
+
+  @OptionGroup var target: TargetOptions
+
+  @Option(help: "Accounts (admitted with HS256 JWTs, so the server needs --jwt-key; --spawn adds it).")
+  var accounts = 10_000
+
+  @Option(help: "Accounts per group.")
+  var groupSize = 100
+
+  @Option(help: "Connections the sessions share.")
+  var connections = 100
+
+  @Option(help: "The HS256 secret file the --server verifies JWTs with (--spawn makes one).")
+  var jwtSecret: String?
+
+  func validate() throws {
+    try validateCounts([("--accounts", accounts), ("--group-size", groupSize)], connections: connections)
+    if target.spawn == nil && jwtSecret == nil {
+      throw ValidationError("--server needs --jwt-secret, the file the server's --jwt-key names.")
+    }
+  }
+
+  func run() async throws {
+    var options = PresenceOptions()
+    options.accounts = accounts
+    options.groupSize = groupSize
+    options.connections = connections
+    options.common = target.common
+    var target = self.target
+    if let jwtSecret {
+      options.jwtSecret = try Data(contentsOf: URL(fileURLWithPath: jwtSecret))
+    } else {
+      let file = FileManager.default.temporaryDirectory.appendingPathComponent("chat-bench-\(UUID().uuidString).key")
+      options.jwtSecret = Data((0..<48).map { _ in UInt8.random(in: 0...255) })
+      try options.jwtSecret.write(to: file)
+      target.serverArguments += ["--jwt-key", file.path]
+    }
+    try await target.run { [options] in try await ChatBench.presence(options, target: $0) }
   }
 }
 
