@@ -6,7 +6,10 @@
 # console, lists users, kicks carol and broadcasts a notice; bob quits, and
 # the operator shuts the server down. The server starts again on the same
 # port and data: alice's client reconnects by itself, resumes where it was
-# and reads #general's history; the operator lists accounts and shuts down.
+# and reads #general's history; a guest, dave, joins and lists who is online;
+# alice quits and dave is told she went offline once the presence grace has
+# passed; the operator lists accounts, the lobby's members and the users,
+# and shuts down. Every session joins the lobby (--lobby lobby).
 # Every line the server and the clients print goes to logs.txt at
 # the repository root, in time order, labelled, with the seconds since the
 # demo began.
@@ -58,18 +61,27 @@ mkfifo "$work/console"
 exec 3<>"$work/console"
 # start_server PORT: the server on the demo's data directory.
 start_server() {
-  "$bin/chat-server" --port "$1" --store sqlite --data-dir "$work/data" <"$work/console" > >(label server) 2>&1 &
+  "$bin/chat-server" --port "$1" --store sqlite --data-dir "$work/data" --lobby lobby --presence-grace 1s \
+    <"$work/console" > >(label server) 2>&1 &
   server_pid=$!
 }
 start_server 0
 
-address=
-for _ in $(seq 100); do
-  address=$(grep -o -m1 'listening on [0-9.:]*' "$work/all" 2>/dev/null | cut -d' ' -f3 || true)
-  [[ -n $address ]] && break
-  sleep 0.1
-done
-[[ -n $address ]] || { echo "chat-server did not start:" >&2; cat "$work/all" >&2; exit 1; }
+# wait_listening N: until the server has said 'listening on' N times; sets address.
+wait_listening() {
+  address=
+  for _ in $(seq 100); do
+    if (( $(grep -c 'listening on [0-9.:]*' "$work/all" 2>/dev/null || true) >= $1 )); then
+      address=$(grep -o 'listening on [0-9.:]*' "$work/all" | tail -1 | cut -d' ' -f3)
+      return
+    fi
+    sleep 0.1
+  done
+  echo "chat-server did not start:" >&2
+  cat "$work/all" >&2
+  exit 1
+}
+wait_listening 1
 clients_us=$(now_us)
 
 alice() {
@@ -84,6 +96,7 @@ alice() {
   # The server restarts at 10-11; the client reconnects by itself.
   at 12.5 "/to #general"
   at 12.6 "/history 4"
+  at 13.2 "/members"
   at 13.5 "/msg bob are you still there?"
   at 14.5 "/quit"
 }
@@ -104,6 +117,12 @@ carol() {
   at 6.0 "/say general CHEAP WATCHES!!!"
   at 11 ""
 }
+dave() {
+  at 12.0 "/join general"
+  at 12.8 "/list"
+  at 13.8 "/members lobby"
+  at 16.0 "/quit"
+}
 console() {
   at 4.2 "users"
   at 6.5 "kick carol spamming"
@@ -112,7 +131,9 @@ console() {
 }
 console_after_restart() {
   at 13 "accounts"
-  at 15 "shutdown"
+  at 14 "members lobby"
+  at 14.2 "users"
+  at 16.5 "shutdown"
 }
 
 # run NAME [OPTION…]: one scripted client; its exit status is logged when it ends.
@@ -144,6 +165,8 @@ operate() {
 }
 operate console
 start_server "${address##*:}"
+wait_listening 2
+run dave dave --no-reconnect
 operate console_after_restart
 wait  # for the clients
 sleep 0.5  # and the last lines through the label pipes

@@ -29,11 +29,17 @@ public final class ChatRegistry: Sendable {
   /// the presence timer (`runPresenceTimer`) waits on it.
   private let presenceDoorbell: AsyncStream<Void>.Continuation
   private let presenceRings: AsyncStream<Void>
+  private let clock: @Sendable () -> ContinuousClock.Instant
 
   /// A registry that keeps nothing past the process (`--store memory`).
-  public init(logger: Logger, limits: RegistryLimits = RegistryLimits(), lobby: ChatName? = nil) {
+  /// `clock` is when presence graces start and end (tests move it by hand).
+  public init(
+    logger: Logger, limits: RegistryLimits = RegistryLimits(), lobby: ChatName? = nil,
+    clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+  ) {
+    self.clock = clock
     var state = RegistryState(
-      startedAt: Date(), limits: limits, epoch: randomHex128(), persistence: nil, lobby: lobby)
+      startedAt: Date(), limits: limits, epoch: randomHex128(), persistence: nil, lobby: lobby, clock: clock)
     var effects = Effects()
     if let lobby { state.ensureLobby(lobby, stored: nil, &effects) }
     self.state = Mutex(state)
@@ -49,6 +55,7 @@ public final class ChatRegistry: Sendable {
     logger: Logger, limits: RegistryLimits = RegistryLimits(), lobby: ChatName? = nil, store: any Store,
     format: Format.Type
   ) throws(StoreError) {
+    self.clock = { .now }
     let stored = try store.load()
     var state = RegistryState(
       startedAt: Date(), limits: limits, epoch: stored.epoch,
@@ -441,7 +448,7 @@ public final class ChatRegistry: Sendable {
   public func runPresenceTimer() async {
     var rings = presenceRings.makeAsyncIterator()
     while !Task.isCancelled {
-      if let due = expirePresence(now: .now) {
+      if let due = expirePresence(now: clock()) {
         do { try await Task.sleep(until: due, clock: .continuous) } catch { return }
       } else if await rings.next() == nil {
         return

@@ -104,6 +104,8 @@ struct RegistryState {
   /// appending keeps the order); `pendingOfflineHead` is the first not yet due.
   var pendingOffline: [PendingOffline] = []
   var pendingOfflineHead = 0
+  /// When presence graces start (tests move it by hand).
+  let clock: @Sendable () -> ContinuousClock.Instant
   var messagesAccepted = 0
   var eventsQueued = 0
   var sessionsEnded: [String: Int] = [:]
@@ -134,7 +136,11 @@ struct RegistryState {
     let encode: @Sendable (SharedEvent) -> Data
   }
 
-  init(startedAt: Date, limits: RegistryLimits, epoch: String, persistence: Persistence?, lobby: ChatName? = nil) {
+  init(
+    startedAt: Date, limits: RegistryLimits, epoch: String, persistence: Persistence?, lobby: ChatName? = nil,
+    clock: @escaping @Sendable () -> ContinuousClock.Instant = { .now }
+  ) {
+    self.clock = clock
     self.startedAt = startedAt
     self.limits = limits
     self.persistence = persistence
@@ -286,7 +292,7 @@ struct RegistryState {
       if let account = users[key]!.account {
         users[key]!.account!.lastSeen = Date()
         effects.storeOperations.append(.setPosition(account: key, seq: account.position.seq))
-        wentOffline(key, now: .now, &effects)
+        wentOffline(key, now: clock(), &effects)
       } else {
         let user = users.removeValue(forKey: key)!
         for groupKey in user.groups.sorted() {

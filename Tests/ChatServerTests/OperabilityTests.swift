@@ -35,6 +35,23 @@ struct OperabilityTests {
     #expect(try await withTimeout(10, "the health client to exit") { await exit.status() } == 0)
   }
 
+  @Test("grpcio with message classes from reflection: ListMembers, its refusals, and PresenceChanged")
+  func presenceFromPython() async throws {
+    let server = try await TestServer { $0.limits.presenceGrace = .zero }
+    let (_, output, exit) = try python(Self.here.appendingPathComponent("interop/chat_presence.py"), ["\(server.port)"])
+    _ = try await output.waitFor("joined zoe", timeout: 20)
+    _ = try await output.waitFor("member alice online=True account=False last_seen=False")
+    _ = try await output.waitFor("member zoe online=True account=True last_seen=False")
+    _ = try await output.waitFor("presence zoe online=False seq=0")
+    _ = try await output.waitFor("member zoe online=False account=True last_seen=True")
+    _ = try await output.waitFor("refused lounge PERMISSION_DENIED")
+    _ = try await output.waitFor("refused nowhere NOT_FOUND")
+    _ = try await output.waitFor("refused no way INVALID_ARGUMENT")
+    _ = try await output.waitFor("done")
+    #expect(try await withTimeout(20, "the python client to exit") { await exit.status() } == 0)
+    try await server.stop()
+  }
+
   @Test("reflection lists the services and resolves the chat service's file", arguments: ["v1", "v1alpha"])
   func reflection(version: String) async throws {
     let server = try await TestServer()

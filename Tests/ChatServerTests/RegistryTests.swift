@@ -15,14 +15,22 @@ struct RegistryHarness {
   let registry: ChatRegistry
 
   /// Rate limiting is off unless `configure` turns it on.
-  init(lobby: String? = nil, _ configure: (inout RegistryLimits) -> Void = { _ in }) {
+  init(
+    lobby: String? = nil, clock: ManualClock? = nil,
+    _ configure: (inout RegistryLimits) -> Void = { _ in }
+  ) {
     var handler = logs
     handler.logLevel = .debug
     let logger = Logger(label: "test") { _ in handler }
     var limits = RegistryLimits()
     limits.rateLimit = nil
     configure(&limits)
-    registry = ChatRegistry(logger: logger, limits: limits, lobby: lobby.flatMap(ChatName.init))
+    let name = lobby.flatMap(ChatName.init)
+    if let clock {
+      registry = ChatRegistry(logger: logger, limits: limits, lobby: name, clock: { clock.now() })
+    } else {
+      registry = ChatRegistry(logger: logger, limits: limits, lobby: name)
+    }
   }
 
   /// Connects and consumes the Welcome event.
