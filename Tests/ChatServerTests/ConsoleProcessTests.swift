@@ -21,12 +21,14 @@ struct ConsoleProcessTests {
     try server.type("users\n")
     let users = try await server.stdout.nextLines(4)
     #expect(users.map { String($0.prefix { $0 != " " }) } == ["alice", "Bob", "carol", "3"])
-    #expect(users.dropLast().allSatisfy { $0.contains(" connected ") && $0.hasSuffix("  1 group") })
-    #expect(users.last == "3 users")
+    #expect(users.dropLast().allSatisfy { $0.contains("  guest  connected ") && $0.hasSuffix("  1 session  1 group") })
+    #expect(users.last == "3 users: 3 guests, 0 accounts")
 
     try server.type("groups\nmembers LOUNGE\n")
     #expect(try await server.stdout.nextLines(3) == ["dev     1 member", "Lounge  2 members", "2 groups"])
-    #expect(try await server.stdout.nextLines(2) == ["alice", "Bob"])
+    #expect(
+      try await server.stdout.nextLines(3)
+        == ["alice  guest    online", "Bob    guest    online", "2 members of Lounge, 2 online"])
 
     try server.type("kick bob spamming the lounge\n")
     #expect(try await server.stdout.nextLines(1) == ["kicked Bob: left 1 group (Lounge), deleted no empty groups"])
