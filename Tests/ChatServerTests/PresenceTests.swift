@@ -22,6 +22,18 @@ extension RegistryHarness {
   }
 
   func caller(_ token: TokenHash) throws -> Caller { try registry.authenticate(token: token, charge: false) }
+
+  /// The guest alice in #lounge with the account `name`, which has one
+  /// session; what alice was sent so far is taken.
+  func loungeWithAccount(_ name: String) throws -> (alice: Session, token: TokenHash, session: Session) {
+    let alice = try connect("alice")
+    try registry.createGroup("lounge", by: "alice")
+    let token = try signUp(name)
+    let session = try session(token)
+    try registry.joinGroup("lounge", by: caller(token))
+    _ = try events(alice)
+    return (alice, token, session)
+  }
 }
 
 /// The PresenceChanged events among `events`, as "name online|offline".
@@ -61,13 +73,8 @@ struct PresenceTests {
   @Test("with no grace, the last session's end announces offline at once; an earlier one's end announces nothing")
   func offlineAtOnce() throws {
     let h = RegistryHarness { $0.presenceGrace = .zero }
-    let alice = try h.connect("alice")
-    try h.registry.createGroup("lounge", by: "alice")
-    let zoe = try h.signUp("zoe")
-    let one = try h.session(zoe)
+    let (alice, zoe, one) = try h.loungeWithAccount("zoe")
     let two = try h.session(zoe)
-    try h.registry.joinGroup("lounge", by: h.caller(zoe))
-    _ = try events(alice)
     h.registry.disconnect(one)
     #expect(try events(alice).isEmpty)
     h.registry.disconnect(two)
@@ -77,12 +84,7 @@ struct PresenceTests {
   @Test("within the grace a reconnect announces nothing; past it, offline is announced once")
   func grace() throws {
     let h = RegistryHarness { $0.presenceGrace = .seconds(5) }
-    let alice = try h.connect("alice")
-    try h.registry.createGroup("lounge", by: "alice")
-    let zoe = try h.signUp("zoe")
-    let first = try h.session(zoe)
-    try h.registry.joinGroup("lounge", by: h.caller(zoe))
-    _ = try events(alice)
+    let (alice, zoe, first) = try h.loungeWithAccount("zoe")
     let start = ContinuousClock.now
 
     // A reconnect inside the grace: silence, now and when the grace has passed.
@@ -147,12 +149,7 @@ struct PresenceTests {
   @Test("a kicked account is announced offline, then leaves its groups with MemberLeft KICKED")
   func kicked() throws {
     let h = RegistryHarness { $0.presenceGrace = .zero }
-    let alice = try h.connect("alice")
-    try h.registry.createGroup("lounge", by: "alice")
-    let zoe = try h.signUp("zoe")
-    _ = try h.session(zoe)
-    try h.registry.joinGroup("lounge", by: h.caller(zoe))
-    _ = try events(alice)
+    let (alice, _, _) = try h.loungeWithAccount("zoe")
     _ = try h.registry.kick("zoe", reason: "")
     let seen = try events(alice)
     #expect(presence(seen) == ["zoe offline"])

@@ -6,6 +6,18 @@ import Foundation
 import GRPCCore
 import Testing
 
+/// The guest alice in #lounge with the account zoe, connected; alice has
+/// seen zoe join.
+func loungeWithZoe(_ server: TestServer) async throws -> (alice: TestUser, zoe: TestUser, token: String) {
+  let alice = try await server.user("alice")
+  try await alice.create("lounge")
+  let token = try await signUpAccount("zoe", port: server.port)
+  let (zoe, _) = try await TestUser.connectAccount("", token: token, port: server.port)
+  try await zoe.join("lounge")
+  _ = try await alice.next(until: { $0.memberJoined.username == "zoe" })
+  return (alice, zoe, token)
+}
+
 /// Presence, ListMembers and the lobby through a real server and gRPC client.
 @Suite("Presence, members and the lobby over gRPC")
 struct PresenceWireTests {
@@ -42,11 +54,7 @@ struct PresenceWireTests {
   @Test("the server's timer announces offline once the grace has passed")
   func offlineAfterGrace() async throws {
     try await TestServer.with({ $0.limits.presenceGrace = .milliseconds(200) }) { server in
-      let alice = try await server.user("alice")
-      try await alice.create("lounge")
-      let token = try await signUpAccount("zoe", port: server.port)
-      let (zoe, _) = try await TestUser.connectAccount("", token: token, port: server.port)
-      try await zoe.join("lounge")
+      let (alice, zoe, _) = try await loungeWithZoe(server)
       zoe.close()
       let seen = try await alice.next(until: { $0.presence.username == "zoe" })
       #expect(seen.last?.presence.online == false)
@@ -58,12 +66,7 @@ struct PresenceWireTests {
   @Test("a reconnect within the grace is silent: the next event others see is the next message")
   func reconnectWithinGrace() async throws {
     try await TestServer.with({ $0.limits.presenceGrace = .seconds(60) }) { server in
-      let alice = try await server.user("alice")
-      try await alice.create("lounge")
-      let token = try await signUpAccount("zoe", port: server.port)
-      let (zoe, _) = try await TestUser.connectAccount("", token: token, port: server.port)
-      try await zoe.join("lounge")
-      _ = try await alice.next(until: { $0.memberJoined.username == "zoe" })
+      let (alice, zoe, token) = try await loungeWithZoe(server)
       zoe.close()
       let zoeName = try ChatName.validate("zoe", as: .user)
       try await eventually("zoe's session to end") { server.registry.sessions(of: zoeName)?.sessions.isEmpty == true }
