@@ -39,7 +39,7 @@ struct ConsoleBackgroundTests {
     try await screen.waitFor(" notice console resumed in the foreground")
     try await screen.waitFor("chat> ")
     try job.type("users\r")
-    try await screen.waitUntil("the users reply") { $0.lineCount(equalTo: "1 user") == 1 }
+    try await screen.waitUntil("the users reply") { $0.lineCount(equalTo: "1 user: 1 guest, 0 accounts") == 1 }
 
     alice.close()
     try job.type("shutdown\r")

@@ -41,12 +41,12 @@ struct ConsoleTerminalTests {
     // The cursor is back at the end of the line: one more letter makes `users`.
     try server.type("s\r")
     let replied = try await screen.waitUntil("the users reply, then the prompt") {
-      renderedScreen($0).suffix(2) == ["1 user", "chat>"]
+      renderedScreen($0).suffix(2) == ["1 user: 1 guest, 0 accounts", "chat>"]
     }
     let reply = Array(renderedScreen(replied).suffix(4))
     #expect(reply[0] == "chat> users")
-    #expect(reply[1].hasPrefix("alice  connected "))
-    #expect(reply[2] == "1 user")
+    #expect(reply[1].hasPrefix("alice  guest  connected "))
+    #expect(reply[2] == "1 user: 1 guest, 0 accounts")
 
     alice.close()
     try server.type("shutdown\r")
