@@ -238,6 +238,12 @@ public final class SQLiteStore: Store {
               SELECT (SELECT min(channel) FROM log WHERE channel > name) FROM channels WHERE name IS NOT NULL)
             SELECT name FROM channels WHERE name IS NOT NULL
             """)
+        // Channels' rows are interleaved in the table, so the tails share
+        // pages: a page cache that holds them all reads each page once (the
+        // default 2 MiB read the newest pages again for every channel).
+        let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
+        try db.execute(sql: "PRAGMA cache_size = -131072")
+        defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
         let newest = try db.makeStatement(
           sql: "SELECT seq, kind, time, payload FROM log WHERE channel = ? ORDER BY seq DESC LIMIT ?")
         var rows: [LogRecord] = []
