@@ -287,14 +287,18 @@ public final class SQLiteStore: Store {
     return state
   }
 
-  /// Two indexed queries on a read-only connection, after what was submitted
+  /// Two indexed queries on a read-only connection, once what was submitted
   /// before the call is committed (the registry may have let go of an event
   /// whose commit is still queued).
   public func readLog(
     _ channel: String, after: UInt64, before: UInt64, newestFirst: Bool, limit: Int, messagesPerChannel: Int
   ) async throws(StoreError) -> LogPage {
     do {
-      try await writer.submit([]).waitUntimed()
+      // A barrier: runs on the writer thread once everything queued before
+      // it is committed (or failed: then it is not on the disk to read, and
+      // the read goes on with what is). No transaction of its own, and not
+      // a trial write for a failing store.
+      try await writer.control { _ in }.waitUntimed()
     } catch let error as StoreError {
       throw error
     } catch {
