@@ -60,7 +60,10 @@ for run in $(seq "$runs"); do
   start
   listening=${EPOCHREALTIME/./}
   loaded=$(grep -o 'store loaded.*' "$log" | head -1)
-  echo "run $run: $(( (listening - started) / 1000 )) ms from exec to listening ($loaded); RSS $(ps -o rss= -p "$pid") KiB"
+  # CPU (user + sys) the server spent by then: what a start costs whatever else the machine runs.
+  read -r -a stat <"/proc/$pid/stat"
+  cpu=$(( (stat[13] + stat[14]) * 1000 / $(getconf CLK_TCK) ))
+  echo "run $run: $(( (listening - started) / 1000 )) ms from exec to listening, $cpu ms of CPU ($loaded); RSS $(ps -o rss= -p "$pid") KiB"
   kill -TERM "$pid"
   wait "$pid" || true
 done
