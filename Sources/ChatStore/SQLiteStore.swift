@@ -56,6 +56,9 @@ public final class SQLiteStore: Store {
   /// while the writer writes, and never hold up a commit.
   private let reader: DatabasePool
   private let writer: StoreWriter
+  /// Retention's cut per channel as `readLog` last found it, with the
+  /// channel's newest message then (see `retainedFrom`).
+  private let cuts = Mutex<[String: (newestMessage: Int64, cut: Int64)]>([:])
 
   private init(
     epoch: String, configuration: Configuration, directory: DataDirectory, database: DatabaseQueue,
@@ -309,13 +312,7 @@ public final class SQLiteStore: Store {
     let order = newestFirst ? "DESC" : "ASC"
     do {
       return try await reader.read { db in
-        // Where retention's rule starts the channel (pruning lags behind it):
-        // its messagesPerChannel-th newest message (index log_messages).
-        let retainedFrom =
-          try Int64.fetchOne(
-            db.cachedStatement(
-              sql: "SELECT seq FROM log WHERE channel = ? AND kind = 1 ORDER BY seq DESC LIMIT 1 OFFSET ?"),
-            arguments: [channel, messagesPerChannel - 1]) ?? 0
+        let retainedFrom = try retainedFrom(channel, messagesPerChannel, db)
         let rows = try Row.fetchAll(
           db.cachedStatement(
             sql: """
@@ -333,6 +330,26 @@ public final class SQLiteStore: Store {
     } catch {
       throw .unavailable(Self.describe(error))
     }
+  }
+
+  /// Where retention's rule starts the channel (pruning lags behind it): its
+  /// `messagesPerChannel`th newest message, or 0 if it has fewer. Finding it
+  /// walks that many entries of log_messages, so it is kept per channel while
+  /// the channel's newest message stays the same: messages are only added
+  /// above it, pruning with the same limit deletes only below the cut, and
+  /// deleting the channel deletes its newest message too.
+  private func retainedFrom(_ channel: String, _ messagesPerChannel: Int, _ db: Database) throws -> Int64 {
+    let newest =
+      try Int64.fetchOne(
+        db.cachedStatement(sql: "SELECT max(seq) FROM log WHERE channel = ? AND kind = 1"), arguments: [channel]) ?? 0
+    let cacheable = messagesPerChannel == configuration.retention.messagesPerChannel
+    if cacheable, let known = cuts.withLock({ $0[channel] }), known.newestMessage == newest { return known.cut }
+    let cut =
+      try Int64.fetchOne(
+        db.cachedStatement(sql: "SELECT seq FROM log WHERE channel = ? AND kind = 1 ORDER BY seq DESC LIMIT 1 OFFSET ?"),
+        arguments: [channel, messagesPerChannel - 1]) ?? 0
+    if cacheable { cuts.withLock { $0[channel] = (newest, cut) } }
+    return cut
   }
 
   /// SQLite's sentence for the error.

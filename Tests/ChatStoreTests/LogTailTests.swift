@@ -72,6 +72,26 @@ struct LogTailTests {
       let none = try await store.readLog("nope", after: 0, before: .max, newestFirst: true, limit: 10, messagesPerChannel: 8)
       #expect(none.records.isEmpty, "\(name)")
     }
+    // More messages move the cut (SQLite keeps it per channel while the
+    // channel's newest message is the same); then the channel goes.
+    let more = (1...3).map { message(Self.records.last!.seq + UInt64($0), "a") }
+    try await sqlite.append(more).committed()
+    try await memory.append(more).committed()
+    let newCut = (a + more).filter { $0.kind == .message }.suffix(8).first!.seq
+    for store in [sqlite as any Store, memory] {
+      let all = try await store.readLog("a", after: 0, before: .max, newestFirst: false, limit: 100, messagesPerChannel: 8)
+      #expect(all.records == (a + more).filter { $0.seq >= newCut }, "\(type(of: store))")
+      #expect(all.retainedAfter == newCut - 1, "\(type(of: store))")
+    }
+    try await sqlite.submit([.deleteChannel("a")]).committed()
+    try await memory.submit([.deleteChannel("a")]).committed()
+    let again = [message(Self.records.last!.seq + 10, "a")]
+    try await sqlite.append(again).committed()
+    try await memory.append(again).committed()
+    for store in [sqlite as any Store, memory] {
+      let all = try await store.readLog("a", after: 0, before: .max, newestFirst: false, limit: 100, messagesPerChannel: 8)
+      #expect(all.records == again && all.retainedAfter == 0, "\(type(of: store))")
+    }
     await sqlite.close()
   }
 
