@@ -17,7 +17,9 @@ public protocol Store: Sendable {
   /// long as the store is.
   var epoch: String { get }
 
-  /// Everything stored, read once at startup (before the first `submit`).
+  /// Everything stored, the whole log included (the registry reads only
+  /// `loadTail` at startup; tests, and the default `loadTail` and `readLog`
+  /// of stores that keep little, read this).
   func load() throws(StoreError) -> StoredState
 
   /// What the registry reads at startup (before the first `submit`):
