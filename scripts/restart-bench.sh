@@ -4,7 +4,12 @@
 # groups it stays in) with MESSAGES messages, stops it, then starts it again
 # on the same data RUNS times and reports the time from exec to "listening on".
 #
-#   scripts/restart-bench.sh [MESSAGES]   # default 1000000; RUNS=3; BIN=DIR
+#   scripts/restart-bench.sh [MESSAGES]   # default 1000000; RUNS=3; BIN=DIR; DATA=DIR
+#
+# DATA=DIR keeps the filled store in DIR/chat-data: filled on first use,
+# reused as it is after (so binaries can be compared on the same data; a
+# newer binary may migrate it, after which an older one refuses it: keep a
+# copy per binary).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 messages=${1:-1000000}
@@ -14,8 +19,14 @@ if [ -z "${BIN:-}" ]; then
   swift build -c release --product chat-server >&2
 fi
 bin=${BIN:-$(swift build -c release --show-bin-path)}
-data=$(mktemp -d)
-trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$data"' EXIT
+if [ -n "${DATA:-}" ]; then
+  mkdir -p "$DATA"
+  data=$DATA
+  trap 'kill "${pid:-}" 2>/dev/null || true' EXIT
+else
+  data=$(mktemp -d)
+  trap 'kill "${pid:-}" 2>/dev/null || true; rm -rf "$data"' EXIT
+fi
 log="$data/server.log"
 
 start() {
@@ -32,12 +43,16 @@ start() {
   exit 1
 }
 
-start
-address=$(grep -o -m1 'listening on [0-9.:]*' "$log" | cut -d' ' -f3)
-echo "filling $address with about $messages messages" >&2
-python3 scripts/fill_store.py "$address" "$messages" 100 256 >&2
-kill -TERM "$pid"
-wait "$pid" || true
+if [ -d "$data/chat-data" ]; then
+  echo "reusing the store in $data/chat-data" >&2
+else
+  start
+  address=$(grep -o -m1 'listening on [0-9.:]*' "$log" | cut -d' ' -f3)
+  echo "filling $address with about $messages messages" >&2
+  python3 scripts/fill_store.py "$address" "$messages" 100 256 | tee "$data/fill.txt" >&2
+  kill -TERM "$pid"
+  wait "$pid" || true
+fi
 ls -l "$data/chat-data" >&2
 
 for run in $(seq "$runs"); do
@@ -45,7 +60,10 @@ for run in $(seq "$runs"); do
   start
   listening=${EPOCHREALTIME/./}
   loaded=$(grep -o 'store loaded.*' "$log" | head -1)
-  echo "run $run: $(( (listening - started) / 1000 )) ms from exec to listening ($loaded); RSS $(ps -o rss= -p "$pid") KiB"
+  # CPU (user + sys) the server spent by then: what a start costs whatever else the machine runs.
+  read -r -a stat <"/proc/$pid/stat"
+  cpu=$(( (stat[13] + stat[14]) * 1000 / $(getconf CLK_TCK) ))
+  echo "run $run: $(( (listening - started) / 1000 )) ms from exec to listening, $cpu ms of CPU ($loaded); RSS $(ps -o rss= -p "$pid") KiB"
   kill -TERM "$pid"
   wait "$pid" || true
 done

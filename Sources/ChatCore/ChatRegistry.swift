@@ -24,6 +24,8 @@ public final class ChatRegistry: Sendable {
 
   /// The store that keeps accounts and the log; nil keeps everything in memory.
   private let store: (any Store)?
+  /// Makes a `SharedEvent` of a log record read back from the store.
+  private let readBack: (@Sendable (LogRecord) -> SharedEvent)?
   public let epoch: String
   /// Rung when an offline announcement is scheduled while none was pending;
   /// the presence timer (`runPresenceTimer`) waits on it.
@@ -46,6 +48,7 @@ public final class ChatRegistry: Sendable {
     self.logger = logger
     self.limits = limits
     self.store = nil
+    self.readBack = nil
     self.epoch = state.log.epoch
     (presenceRings, presenceDoorbell) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
   }
@@ -56,7 +59,9 @@ public final class ChatRegistry: Sendable {
     format: Format.Type
   ) throws(StoreError) {
     self.clock = { .now }
-    let stored = try store.load()
+    // Memory holds each channel's newest --max-replay events: all a catch-up
+    // can replay. History reads older ones from the store.
+    let stored = try store.loadTail(eventsPerChannel: max(limits.maxReplay, 1))
     var state = RegistryState(
       startedAt: Date(), limits: limits, epoch: stored.epoch,
       persistence: RegistryState.Persistence(store: store, encode: { Data($0.encoded(as: format)) }), lobby: lobby)
@@ -67,14 +72,17 @@ public final class ChatRegistry: Sendable {
     self.logger = logger
     self.limits = limits
     self.store = store
+    self.readBack = { record in
+      SharedEvent(seq: record.seq, isMessage: record.kind == .message, stored: [UInt8](record.payload), as: Format.self)
+    }
     self.epoch = stored.epoch
     (presenceRings, presenceDoorbell) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     if !operations.isEmpty { _ = store.submit(operations) }
     logger.notice(
       "store loaded",
       metadata: [
-        "accounts": "\(summary.accounts)", "groups": "\(summary.groups)", "events": "\(summary.events)",
-        "undecodable_events": "\(summary.undecodable)", "epoch": "\(stored.epoch)",
+        "accounts": "\(summary.accounts)", "groups": "\(summary.groups)", "events_in_memory": "\(summary.events)",
+        "last_seq": "\(stored.lastSeq)", "epoch": "\(stored.epoch)",
       ])
   }
 
@@ -93,13 +101,53 @@ public final class ChatRegistry: Sendable {
   /// Opens a session of the account `token` belongs to; its queue holds
   /// Welcome and then what it missed since `resume` (or since its own
   /// position), all or none.
+  ///
+  /// It reads nothing from the store: events of a group the account has left
+  /// that memory no longer holds are not replayed (`connectAccount` reads them).
   public func connect(
     token: TokenHash, requested rawName: String, resume: LogPosition?, peer: String = ""
+  ) throws(ChatError) -> Session {
+    try connect(token: token, requested: rawName, resume: resume, peer: peer, stored: [:])
+  }
+
+  /// `connect(token:…)`, after reading from the store what the catch-up
+  /// needs that memory no longer holds: the events of groups the account has
+  /// left, when more than `--max-replay` events were logged in such a group
+  /// since (memory holds each channel's newest `--max-replay` events). What
+  /// to read is decided under the lock, read after it, and used under it again.
+  public func connectAccount(
+    token: TokenHash, requested rawName: String, resume: LogPosition?, peer: String = ""
+  ) async throws(ChatError) -> Session {
+    var stored: [PastRange: [SharedEvent]?] = [:]
+    // A second round only if memory let go of more meanwhile.
+    for _ in 0..<3 {
+      let reads = state.withLock { $0.storeReadsForCatchUp(token: token, resume: resume, date: Date(), stored: stored) }
+      guard !reads.isEmpty, let store, let readBack else { break }
+      for range in reads {
+        do {
+          let page = try await store.readLog(
+            range.channel, after: range.after, before: range.before, newestFirst: false, limit: limits.maxReplay + 1,
+            messagesPerChannel: limits.historyLimit)
+          // Some are no longer retained, or too many: the catch-up replays nothing.
+          let complete = page.retainedAfter <= range.after && page.records.count <= limits.maxReplay
+          stored[range] = .some(complete ? page.records.map(readBack) : nil)
+        } catch {
+          logger.warning("catch-up read failed", metadata: ["channel": "\(range.channel)", "error": "\(error.message)"])
+          stored[range] = .some(nil)
+        }
+      }
+    }
+    return try connect(token: token, requested: rawName, resume: resume, peer: peer, stored: stored)
+  }
+
+  private func connect(
+    token: TokenHash, requested rawName: String, resume: LogPosition?, peer: String, stored: [PastRange: [SharedEvent]?]
   ) throws(ChatError) -> Session {
     let requested = rawName.isEmpty ? nil : try ChatName.validate(rawName, as: .user)
     var session: Session?
     let effects = try mutate { state, effects throws(ChatError) in
-      session = try state.connect(token: token, requested: requested, resume: resume, date: Date(), &effects)
+      session = try state.connect(
+        token: token, requested: requested, resume: resume, date: Date(), stored: stored, &effects)
     }
     logger.info(
       "user connected",
@@ -195,10 +243,12 @@ public final class ChatRegistry: Sendable {
 
   // MARK: History
 
-  /// A page of a channel's logged events (see `HistoryQuery`).
+  /// A page of a channel's logged events (see `HistoryQuery`). Decided under
+  /// the lock; a page reaching below the events held in memory is then read
+  /// from the store, after the lock is released.
   public func history(
     _ kind: Channel.Kind, named rawName: String, before: UInt64, after: UInt64, limit: UInt32, by caller: Caller
-  ) throws(ChatError) -> HistoryPage {
+  ) async throws(ChatError) -> HistoryPage {
     guard !rawName.isEmpty else { throw .emptyChannelName }
     guard before == 0 || after == 0 else { throw .historyBothCursors }
     guard limit <= 100 else { throw .historyLimit(limit) }
@@ -208,7 +258,27 @@ public final class ChatRegistry: Sendable {
       case .group: .group(try ChatName.validate(rawName, as: .group))
       }
     let query = HistoryQuery(target: target, before: before, after: after, limit: limit == 0 ? 50 : Int(limit))
-    return try state.withLock { state throws(ChatError) in try state.history(query, by: caller) }
+    switch try state.withLock({ state throws(ChatError) in try state.history(query, by: caller) }) {
+    case .page(let page): return page
+    case .read(let read): return try await history(read)
+    }
+  }
+
+  /// A History page read from the store.
+  private func history(_ read: HistoryRead) async throws(ChatError) -> HistoryPage {
+    guard let store, let readBack else { return HistoryPage(events: [], hasMore: false) }
+    let records: [LogRecord]
+    do {
+      // One more than the page, to tell whether there are more.
+      records = try await store.readLog(
+        read.channel, after: read.after, before: read.before, newestFirst: read.newestFirst, limit: read.limit + 1,
+        messagesPerChannel: limits.historyLimit
+      ).records
+    } catch {
+      logger.warning("history read failed", metadata: ["channel": "\(read.channel)", "error": "\(error.message)"])
+      throw ChatError(error)
+    }
+    return HistoryPage(events: records.prefix(read.limit).map(readBack), hasMore: records.count > read.limit)
   }
 
   // MARK: Groups
@@ -407,6 +477,9 @@ public final class ChatRegistry: Sendable {
   /// How many channels the in-memory log holds (tests check what is forgotten).
   var retainedChannels: Int { state.withLock { $0.log.channels.count } }
 
+  /// How many logged events memory holds (tests check the tail stays bounded).
+  var eventsInMemory: Int { state.withLock { $0.log.channels.values.reduce(0) { $0 + $1.retained.count } } }
+
   /// The names of connected users, unsorted (for completion).
   public func userNames() -> [String] {
     state.withLock { $0.users.values.map(\.name.display) }
@@ -553,11 +626,18 @@ public struct Durability: Sendable {
     do {
       try await submission.acknowledgement.waitUntimed()
     } catch let error as StoreError {
-      switch error {
-      case .unavailable(let reason): throw ChatError.storeUnavailable(reason)
-      case .closed: throw ChatError.shuttingDown
-      default: throw ChatError.storeUnavailable(error.message)
-      }
+      throw ChatError(error)
+    }
+  }
+}
+
+extension ChatError {
+  /// What a caller is told when the store fails it.
+  init(_ error: StoreError) {
+    switch error {
+    case .unavailable(let reason): self = .storeUnavailable(reason)
+    case .closed: self = .shuttingDown
+    default: self = .storeUnavailable(error.message)
     }
   }
 }

@@ -76,11 +76,26 @@ extension RegistryState {
 
   // MARK: Catch-up
 
+  /// Where an account's catch-up starts: after `resume` if given (nil from
+  /// another epoch: nothing can be replayed), else after its own position.
+  func catchUpStart(_ account: Account, _ resume: LogPosition?) -> UInt64? {
+    if let resume { resume.epoch == log.epoch ? resume.seq : nil } else { account.position.seq }
+  }
+
   /// Every retained logged event the account can see with seq > `position`,
   /// by channel (each slice in seq order; the session's writer merges them,
   /// outside this lock); nil if that is more than `maxReplay` events or some
   /// of them are no longer retained.
-  func missedEvents(of account: Account, after position: UInt64) -> [ArraySlice<SharedEvent>]? {
+  ///
+  /// With a store, memory holds each channel's newest `--max-replay` events:
+  /// a group the account is in, or a direct channel, that has more after
+  /// `position` has too many to replay. A group it has left is bounded by
+  /// when it left, so its events may be few and older than memory holds:
+  /// those come from `stored` (read by `connectAccount`), or are added to
+  /// `reads` (and the answer is nil).
+  func missedEvents(
+    of account: Account, after position: UInt64, stored: [PastRange: [SharedEvent]?], reads: inout [PastRange]
+  ) -> [ArraySlice<SharedEvent>]? {
     guard position < log.lastSeq else { return position == log.lastSeq ? [] : nil }
     var slices: [ArraySlice<SharedEvent>] = []
     var count = 0
@@ -94,19 +109,43 @@ extension RegistryState {
       guard add(log.range(EventLog.groupChannel(group), after: max(position, since - 1))) else { return nil }
     }
     for past in account.pastMemberships where past.until > position + 1 {
-      guard add(log.range(EventLog.groupChannel(past.group), after: max(position, past.since - 1), before: past.until))
-      else { return nil }
+      let channel = EventLog.groupChannel(past.group)
+      let lower = max(position, past.since - 1)
+      guard log.isInStoreOnly(channel, after: lower) else {
+        guard add(log.range(channel, after: lower, before: past.until)) else { return nil }
+        continue
+      }
+      let range = PastRange(channel: channel, after: lower, before: past.until)
+      switch stored[range] {
+      case .some(.some(let events)): guard add(events[...]) else { return nil }
+      case .some(.none): return nil
+      case .none: reads.append(range)
+      }
     }
     for channel in account.directChannels {
       guard add(log.range(channel, after: position)) else { return nil }
     }
-    return slices.filter { !$0.isEmpty }
+    return reads.isEmpty ? slices.filter { !$0.isEmpty } : nil
+  }
+
+  /// What a catch-up for this Connect must read from the store first
+  /// (nothing if it fails or needs nothing; `connect` then decides).
+  func storeReadsForCatchUp(
+    token: TokenHash, resume: LogPosition?, date: Date, stored: [PastRange: [SharedEvent]?]
+  ) -> [PastRange] {
+    guard !shuttingDown, log.tailLimit != nil, let key = try? accountKey(for: token, date: date),
+      let account = users[key]?.account, let from = catchUpStart(account, resume)
+    else { return [] }
+    var reads: [PastRange] = []
+    _ = missedEvents(of: account, after: from, stored: stored, reads: &reads)
+    return reads
   }
 
   // MARK: History
 
-  /// A page of one channel's logged events the caller may read.
-  func history(_ request: HistoryQuery, by caller: Caller) throws(ChatError) -> HistoryPage {
+  /// A page of one channel's logged events the caller may read, or what to
+  /// read from the store for it (after the lock is released).
+  func history(_ request: HistoryQuery, by caller: Caller) throws(ChatError) -> HistoryPlan {
     let user = try user(caller)
     let channel: String
     var floor: UInt64 = 0
@@ -124,8 +163,13 @@ extension RegistryState {
       // A guest reads its own session's direct messages only, never an earlier namesake's.
       if user.account == nil, let tag = caller.session, let session = user.sessions[tag] { floor = session.startSeq }
     }
-    let page = log.page(channel, floor: floor, before: request.before, after: request.after, limit: request.limit)
-    return HistoryPage(events: page.events, hasMore: page.hasMore)
+    switch log.page(channel, floor: floor, before: request.before, after: request.after, limit: request.limit) {
+    case .events(let events, let hasMore):
+      return .page(HistoryPage(events: events, hasMore: hasMore))
+    case .store(let after, let before, let newestFirst):
+      return .read(
+        HistoryRead(channel: channel, after: after, before: before, newestFirst: newestFirst, limit: request.limit))
+    }
   }
 
   // MARK: Restoring
@@ -136,12 +180,10 @@ extension RegistryState {
   ) -> RestoreSummary {
     var summary = RestoreSummary()
     for record in stored.log {
-      let bytes = [UInt8](record.payload)
-      guard let event = format.decode(bytes), event.seq == record.seq else {
-        summary.undecodable += 1
-        continue
-      }
-      log.restore(SharedEvent(event, encoded: bytes, as: format), to: record.channel)
+      // Kept as stored, decoded when History or a replay's writer reads it.
+      let event = SharedEvent(
+        seq: record.seq, isMessage: record.kind == .message, stored: [UInt8](record.payload), as: format)
+      log.restore(event, to: record.channel)
     }
     log.markRestoredChannels()
     for account in stored.accounts {
@@ -184,6 +226,14 @@ extension RegistryState {
   }
 }
 
+/// Events of a group an account has left (`after < seq < before`) that a
+/// catch-up needs and memory no longer holds.
+struct PastRange: Hashable, Sendable {
+  let channel: String
+  let after: UInt64
+  let before: UInt64
+}
+
 /// What a History call asks for, validated.
 public struct HistoryQuery: Sendable {
   enum Target {
@@ -194,6 +244,23 @@ public struct HistoryQuery: Sendable {
   let target: Target
   let before: UInt64
   let after: UInt64
+  let limit: Int
+}
+
+/// What the registry's lock decided for a History call.
+enum HistoryPlan {
+  case page(HistoryPage)
+  /// The page reaches below the events held in memory: read it from the store.
+  case read(HistoryRead)
+}
+
+/// A History page to read from the store: up to `limit` events of `channel`
+/// with `after < seq < before`, and whether there are more.
+struct HistoryRead {
+  let channel: String
+  let after: UInt64
+  let before: UInt64
+  let newestFirst: Bool
   let limit: Int
 }
 
@@ -209,8 +276,8 @@ public struct HistoryPage: Sendable {
 public struct RestoreSummary: Sendable {
   public var accounts = 0
   public var groups = 0
+  /// Logged events read back into memory (each channel's newest, with a store).
   public var events = 0
-  public var undecodable = 0
   /// Stored groups that had no account left in them.
   public var staleGroups: [String] = []
 }

@@ -145,7 +145,10 @@ struct RegistryState {
     self.limits = limits
     self.persistence = persistence
     self.lobbyName = lobby
-    self.log = EventLog(epoch: epoch, messagesPerChannel: limits.historyLimit)
+    // With a store, memory holds each channel's newest --max-replay events;
+    // History reads older ones from the store.
+    self.log = EventLog(
+      epoch: epoch, messagesPerChannel: limits.historyLimit, tailLimit: persistence == nil ? nil : limits.maxReplay)
   }
 
   // MARK: Callers
@@ -231,7 +234,8 @@ struct RegistryState {
   /// A session of the account `token` belongs to: Welcome, then what it
   /// missed since `resume` (or its own position), all or none.
   mutating func connect(
-    token: TokenHash, requested: ChatName?, resume: LogPosition?, date: Date, _ effects: inout Effects
+    token: TokenHash, requested: ChatName?, resume: LogPosition?, date: Date, stored: [PastRange: [SharedEvent]?] = [:],
+    _ effects: inout Effects
   ) throws(ChatError) -> Session {
     guard !shuttingDown else { throw .shuttingDown }
     let key = try accountKey(for: token, date: date)
@@ -249,9 +253,10 @@ struct RegistryState {
       startSeq: log.lastSeq, tokenHash: token, accountPosition: account.position)
     open(session)
     users[key]!.account!.lastSeen = nil
-    let from: UInt64? =
-      if let resume { resume.epoch == log.epoch ? resume.seq : nil } else { account.position.seq }
-    let missed = from.flatMap { missedEvents(of: account, after: $0) }
+    var reads: [PastRange] = []
+    let missed = catchUpStart(account, resume).flatMap {
+      missedEvents(of: account, after: $0, stored: stored, reads: &reads)
+    }
     let replayed = missed?.reduce(0) { $0 + $1.count } ?? 0
     var welcome = Welcome(username: user.name.display, sessionToken: session.token, position: log.position)
     welcome.account = true

@@ -73,7 +73,7 @@ public struct ChatService: RegistrableRPCService {
       return Google_Protobuf_Empty()
     }
     router.registerUnary(Method.History.descriptor, maxRequestBytes: maxRequestBytes) { (request: Chat_V1_HistoryRequest, caller) in
-      let page = try registry.history(
+      let page = try await registry.history(
         request.channel.kind(), named: request.channel.name, before: request.beforeSeq, after: request.afterSeq,
         limit: request.limit, by: caller)
       return Chat_V1_HistoryResponse.with {
@@ -159,10 +159,11 @@ public struct ChatService: RegistrableRPCService {
       case .guest(let name):
         return try registry.connect(name, peer: peer.description)
       case .account(let token, let requested, let resume):
-        return try registry.connect(token: token, requested: requested, resume: resume, peer: peer.description)
+        return try await registry.connectAccount(
+          token: token, requested: requested, resume: resume, peer: peer.description)
       case .jwt(let token, let requested, let resume):
         let caller = try await accounts.caller(forJWT: token, registry: registry, charge: false)
-        return try registry.connect(
+        return try await registry.connectAccount(
           token: caller.tokenHash!, requested: requested, resume: resume, peer: peer.description)
       }
     } catch {

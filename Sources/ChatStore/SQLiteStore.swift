@@ -52,16 +52,23 @@ public final class SQLiteStore: Store {
   public let configuration: Configuration
   let directory: DataDirectory
   let database: DatabaseQueue
+  /// Read-only connections for History's older pages: in WAL mode they read
+  /// while the writer writes, and never hold up a commit.
+  private let reader: DatabasePool
   private let writer: StoreWriter
+  /// Retention's cut per channel as `readLog` last found it, with the
+  /// channel's newest message then (see `retainedFrom`).
+  private let cuts = Mutex<[String: (newestMessage: Int64, cut: Int64)]>([:])
 
   private init(
     epoch: String, configuration: Configuration, directory: DataDirectory, database: DatabaseQueue,
-    writer: StoreWriter
+    reader: DatabasePool, writer: StoreWriter
   ) {
     self.epoch = epoch
     self.configuration = configuration
     self.directory = directory
     self.database = database
+    self.reader = reader
     self.writer = writer
   }
 
@@ -77,10 +84,12 @@ public final class SQLiteStore: Store {
       try checkOwner(path)
       let database = try openDatabase(path, configuration)
       let epoch = try prepare(database, path: path)
+      let reader = try openReader(path)
       let writer = StoreWriter(database: database, configuration: configuration, logger: logger)
       logger.info("store opened", metadata: ["path": "\(path)", "epoch": "\(epoch)"])
       return SQLiteStore(
-        epoch: epoch, configuration: configuration, directory: directory, database: database, writer: writer)
+        epoch: epoch, configuration: configuration, directory: directory, database: database, reader: reader,
+        writer: writer)
     } catch {
       directory.release()
       throw error
@@ -122,6 +131,17 @@ public final class SQLiteStore: Store {
     }
     do {
       return try DatabaseQueue(path: path, configuration: options)
+    } catch {
+      throw refusal(error, path: path)
+    }
+  }
+
+  private static func openReader(_ path: String) throws(StoreError) -> DatabasePool {
+    var options = GRDB.Configuration()
+    options.readonly = true
+    options.maximumReaderCount = 2
+    do {
+      return try DatabasePool(path: path, configuration: options)
     } catch {
       throw refusal(error, path: path)
     }
@@ -189,23 +209,7 @@ public final class SQLiteStore: Store {
   public func load() throws(StoreError) -> StoredState {
     do {
       return try database.read { db in
-        var state = StoredState(epoch: epoch)
-        state.accounts = try Row.fetchAll(
-          db, sql: "SELECT name_key, display, password_hash, created FROM accounts ORDER BY name_key"
-        ).map { AccountRecord(nameKey: $0[0], display: $0[1], passwordHash: $0[2], created: date($0[3])) }
-        state.tokens = try Row.fetchAll(db, sql: "SELECT hash, account, expires FROM tokens ORDER BY hash")
-          .map { TokenRecord(hash: $0[0], account: $0[1], expires: date($0[2])) }
-        state.groups = try Row.fetchAll(db, sql: "SELECT key, display, permanent, created_seq FROM groups ORDER BY key")
-          .map { GroupRecord(key: $0[0], display: $0[1], permanent: $0[2], createdSeq: UInt64($0[3] as Int64)) }
-        state.memberships = try Row.fetchAll(
-          db, sql: "SELECT group_key, account, since, until FROM memberships ORDER BY group_key, account, since"
-        ).map { row in
-          let until: Int64? = row[3]
-          return Membership(group: row[0], account: row[1], since: UInt64(row[2] as Int64), until: until.map(UInt64.init))
-        }
-        for row in try Row.fetchAll(db, sql: "SELECT account, seq FROM positions") {
-          state.positions[row[0]] = UInt64(row[1] as Int64)
-        }
+        var state = try Self.tables(db, epoch: epoch)
         state.log.reserveCapacity(try Int.fetchOne(db, sql: "SELECT count(*) FROM log") ?? 0)
         let rows = try Row.fetchCursor(db, sql: "SELECT seq, channel, kind, time, payload FROM log ORDER BY seq")
         while let row = try rows.next() {
@@ -219,6 +223,139 @@ public final class SQLiteStore: Store {
     } catch {
       throw Self.refusal(error, path: directory.databasePath)
     }
+  }
+
+  /// The tables, and one indexed query per channel for its newest rows: a
+  /// restart reads a bounded tail, not the whole retained log.
+  public func loadTail(eventsPerChannel: Int) throws(StoreError) -> StoredState {
+    do {
+      return try database.read { db in
+        var state = try Self.tables(db, epoch: epoch)
+        // The distinct channels, one index seek each (a skip scan of log_by_channel).
+        let channels = try String.fetchAll(
+          db,
+          sql: """
+            WITH RECURSIVE channels(name) AS (
+              SELECT min(channel) FROM log
+              UNION ALL
+              SELECT (SELECT min(channel) FROM log WHERE channel > name) FROM channels WHERE name IS NOT NULL)
+            SELECT name FROM channels WHERE name IS NOT NULL
+            """)
+        // Channels' rows are interleaved in the table, so the tails share
+        // pages: a page cache that holds them all reads each page once (the
+        // default 2 MiB read the newest pages again for every channel).
+        let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
+        try db.execute(sql: "PRAGMA cache_size = -131072")
+        defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
+        let newest = try db.makeStatement(
+          sql: "SELECT seq, kind, time, payload FROM log WHERE channel = ? ORDER BY seq DESC LIMIT ?")
+        var rows: [LogRecord] = []
+        for channel in channels {
+          rows.removeAll(keepingCapacity: true)
+          let cursor = try Row.fetchCursor(newest, arguments: [channel, eventsPerChannel + 1])
+          while let row = try cursor.next() {
+            rows.append(
+              LogRecord(
+                seq: UInt64(row[0] as Int64), channel: channel, kind: LogRecord.Kind(rawValue: row[1]) ?? .message,
+                time: date(row[2]), payload: row[3]))
+          }
+          state.log.append(contentsOf: rows.reversed())
+        }
+        return state
+      }
+    } catch {
+      throw Self.refusal(error, path: directory.databasePath)
+    }
+  }
+
+  /// Everything but the log.
+  private static func tables(_ db: Database, epoch: String) throws -> StoredState {
+    var state = StoredState(epoch: epoch)
+    state.accounts = try Row.fetchAll(
+      db, sql: "SELECT name_key, display, password_hash, created FROM accounts ORDER BY name_key"
+    ).map { AccountRecord(nameKey: $0[0], display: $0[1], passwordHash: $0[2], created: date($0[3])) }
+    state.tokens = try Row.fetchAll(db, sql: "SELECT hash, account, expires FROM tokens ORDER BY hash")
+      .map { TokenRecord(hash: $0[0], account: $0[1], expires: date($0[2])) }
+    state.groups = try Row.fetchAll(db, sql: "SELECT key, display, permanent, created_seq FROM groups ORDER BY key")
+      .map { GroupRecord(key: $0[0], display: $0[1], permanent: $0[2], createdSeq: UInt64($0[3] as Int64)) }
+    state.memberships = try Row.fetchAll(
+      db, sql: "SELECT group_key, account, since, until FROM memberships ORDER BY group_key, account, since"
+    ).map { row in
+      let until: Int64? = row[3]
+      return Membership(group: row[0], account: row[1], since: UInt64(row[2] as Int64), until: until.map(UInt64.init))
+    }
+    for row in try Row.fetchAll(db, sql: "SELECT account, seq FROM positions") {
+      state.positions[row[0]] = UInt64(row[1] as Int64)
+    }
+    return state
+  }
+
+  /// Two indexed queries on a read-only connection, once what was submitted
+  /// before the call is committed (the registry may have let go of an event
+  /// whose commit is still queued).
+  public func readLog(
+    _ channel: String, after: UInt64, before: UInt64, newestFirst: Bool, limit: Int, messagesPerChannel: Int
+  ) async throws(StoreError) -> LogPage {
+    do {
+      // A barrier: runs on the writer thread once everything queued before
+      // it is committed (or failed: then it is not on the disk to read, and
+      // the read goes on with what is). No transaction of its own, and not
+      // a trial write for a failing store.
+      try await writer.control { _ in }.waitUntimed()
+    } catch let error as StoreError {
+      throw error
+    } catch {
+      throw .unavailable("the read was cancelled")
+    }
+    let lower = Int64(clamping: after)
+    let upper = Int64(clamping: before)
+    let order = newestFirst ? "DESC" : "ASC"
+    do {
+      return try await reader.read { db in
+        let retainedFrom = try retainedFrom(channel, messagesPerChannel, db)
+        let rows = try Row.fetchAll(
+          db.cachedStatement(
+            sql: """
+              SELECT seq, kind, time, payload FROM log
+              WHERE channel = ? AND seq > ? AND seq < ? ORDER BY seq \(order) LIMIT ?
+              """),
+          arguments: [channel, max(lower, retainedFrom - 1), upper, limit])
+        let records = rows.map { row in
+          LogRecord(
+            seq: UInt64(row[0] as Int64), channel: channel, kind: LogRecord.Kind(rawValue: row[1]) ?? .message,
+            time: date(row[2]), payload: row[3])
+        }
+        return LogPage(records: records, retainedAfter: UInt64(max(retainedFrom - 1, 0)))
+      }
+    } catch {
+      throw .unavailable(Self.describe(error))
+    }
+  }
+
+  /// Where retention's rule starts the channel (pruning lags behind it): its
+  /// `messagesPerChannel`th newest message, or 0 if it has fewer. Finding it
+  /// walks that many entries of log_messages, so it is kept per channel while
+  /// the channel's newest message stays the same: messages are only added
+  /// above it, pruning with the same limit deletes only below the cut, and
+  /// deleting the channel deletes its newest message too.
+  private func retainedFrom(_ channel: String, _ messagesPerChannel: Int, _ db: Database) throws -> Int64 {
+    let newest =
+      try Int64.fetchOne(
+        db.cachedStatement(sql: "SELECT max(seq) FROM log WHERE channel = ? AND kind = 1"), arguments: [channel]) ?? 0
+    let cacheable = messagesPerChannel == configuration.retention.messagesPerChannel
+    if cacheable, let known = cuts.withLock({ $0[channel] }), known.newestMessage == newest { return known.cut }
+    let cut =
+      try Int64.fetchOne(
+        db.cachedStatement(sql: "SELECT seq FROM log WHERE channel = ? AND kind = 1 ORDER BY seq DESC LIMIT 1 OFFSET ?"),
+        arguments: [channel, messagesPerChannel - 1]) ?? 0
+    if cacheable { cuts.withLock { $0[channel] = (newest, cut) } }
+    return cut
+  }
+
+  /// SQLite's sentence for the error.
+  private static func describe(_ error: any Error) -> String {
+    if let error = error as? DatabaseError { return error.message ?? "\(error.resultCode)" }
+    return "\(error)"
   }
 
   public func submit(_ operations: [StoreOperation]) -> Acknowledgement {
@@ -235,6 +372,7 @@ public final class SQLiteStore: Store {
 
   public func close() async {
     await writer.close()
+    try? reader.close()
     try? database.close()
     directory.release()
   }

@@ -39,6 +39,11 @@ enum Schema {
           """)
       try db.execute(sql: "INSERT INTO meta (key, value) VALUES ('epoch', ?)", arguments: [makeEpoch()])
     }
+    migrator.registerMigration("v2") { db in
+      // Each channel's messages by seq: where retention starts a channel, for
+      // History pages read from the store (a partial index: messages only).
+      try db.execute(sql: "CREATE INDEX log_messages ON log (channel, seq) WHERE kind = 1")
+    }
     return migrator
   }
 }

@@ -17,8 +17,27 @@ public protocol Store: Sendable {
   /// long as the store is.
   var epoch: String { get }
 
-  /// Everything stored, read once at startup (before the first `submit`).
+  /// Everything stored, the whole log included (the registry reads only
+  /// `loadTail` at startup; tests, and the default `loadTail` and `readLog`
+  /// of stores that keep little, read this).
   func load() throws(StoreError) -> StoredState
+
+  /// What the registry reads at startup (before the first `submit`):
+  /// everything stored but the log, and of the log only each channel's
+  /// newest `eventsPerChannel` records, and one more when it has older ones
+  /// (so the caller knows there are). The log is grouped by channel, each in
+  /// seq order.
+  func loadTail(eventsPerChannel: Int) throws(StoreError) -> StoredState
+
+  /// Up to `limit` retained records of `channel` with `after < seq < before`,
+  /// newest first or oldest first: History's pages older than the registry
+  /// holds in memory. Retained means what retention keeps with
+  /// `messagesPerChannel` (the newest that many messages and the member
+  /// events since the oldest of them), even where pruning has not caught up.
+  /// It sees every operation submitted before it was called.
+  func readLog(
+    _ channel: String, after: UInt64, before: UInt64, newestFirst: Bool, limit: Int, messagesPerChannel: Int
+  ) async throws(StoreError) -> LogPage
 
   /// Queues `operations` to be committed together with whatever else is
   /// pending, in order. Cheap and non-blocking: call it outside the registry's
@@ -54,6 +73,43 @@ extension Store {
   /// Queues log records; see `submit`.
   public func append(_ records: [LogRecord]) -> Acknowledgement {
     submit(records.map(StoreOperation.log))
+  }
+
+  /// `loadTail` from everything `load` reads: for stores that keep little.
+  public func loadTail(eventsPerChannel: Int) throws(StoreError) -> StoredState {
+    var state = try load()
+    var byChannel: [String: [LogRecord]] = [:]
+    for record in state.log { byChannel[record.channel, default: []].append(record) }
+    state.log = byChannel.keys.sorted().flatMap { byChannel[$0]!.suffix(eventsPerChannel + 1) }
+    return state
+  }
+
+  /// `readLog` from everything `load` reads: for stores that keep little
+  /// (and apply each submission before `submit` returns).
+  public func readLog(
+    _ channel: String, after: UInt64, before: UInt64, newestFirst: Bool, limit: Int, messagesPerChannel: Int
+  ) async throws(StoreError) -> LogPage {
+    let records = try load().log.filter { $0.channel == channel }
+    let messages = records.filter { $0.kind == .message }
+    let retainedFrom = messages.count < messagesPerChannel ? 0 : messages[messages.count - messagesPerChannel].seq
+    let page = records.filter { $0.seq >= retainedFrom && $0.seq > after && $0.seq < before }
+    return LogPage(
+      records: Array(newestFirst ? page.reversed().prefix(limit) : page.prefix(limit)),
+      retainedAfter: retainedFrom == 0 ? 0 : retainedFrom - 1)
+  }
+}
+
+/// What `readLog` read.
+public struct LogPage: Sendable {
+  public var records: [LogRecord]
+  /// Every event of the channel with a larger seq is retained; at or below
+  /// it some may be gone (a channel holding its full quota of messages may
+  /// have had older ones pruned).
+  public var retainedAfter: UInt64
+
+  public init(records: [LogRecord], retainedAfter: UInt64) {
+    self.records = records
+    self.retainedAfter = retainedAfter
   }
 }
 
@@ -202,7 +258,7 @@ public struct StoredState: Sendable, Equatable {
 
   /// The largest `seq` ever logged that is still retained, or 0; the registry
   /// continues its counter after it.
-  public var lastSeq: UInt64 { log.last?.seq ?? 0 }
+  public var lastSeq: UInt64 { log.lazy.map(\.seq).max() ?? 0 }
 }
 
 /// How many messages each channel keeps.

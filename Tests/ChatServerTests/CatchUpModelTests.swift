@@ -1,5 +1,7 @@
 import ChatAPI
+import ChatStore
 import Foundation
+import Logging
 import PropertyBased
 import Testing
 
@@ -69,12 +71,23 @@ struct CatchUpModelTests {
   @Test("random connect, disconnect, send, join, leave and kick across accounts with several sessions: every session gets exactly the events visible to it, in seq order, or is told recovered: false")
   func matchesModel() async {
     await propertyCheck(count: 400, input: Self.steps) { steps in
-      try run(steps)
+      try await run(steps)
     }
   }
 
-  func run(_ steps: [CatchUpStep]) throws {
-    let registry = RegistryHarness { $0.maxReplay = Self.maxReplay }.registry
+  @Test("the same over a store, where memory holds each channel's newest --max-replay events and a catch-up reads older ones of a left group from the store")
+  func matchesModelOverAStore() async {
+    await propertyCheck(count: 400, input: Self.steps) { steps in
+      try await run(steps, store: InMemoryStore())
+    }
+  }
+
+  func run(_ steps: [CatchUpStep], store: InMemoryStore? = nil) async throws {
+    var registry = RegistryHarness { $0.maxReplay = Self.maxReplay }.registry
+    if let store {
+      registry = try ChatRegistry(
+        logger: Logger(label: "model"), limits: registry.limits, store: store, format: ProtobufEventEncoding.self)
+    }
     var model = CatchUpModel()
     var tokens: [TokenHash] = []
     for a in 0..<CatchUpModel.accounts {
@@ -96,7 +109,7 @@ struct CatchUpModelTests {
       case .connect:
         guard model.sessions[a].count < 3 else { continue }
         let missed = Array(model.visible[a][model.position[a]...])
-        let session = try registry.connect(token: tokens[a], requested: "", resume: LogPosition?.none)
+        let session = try await registry.connectAccount(token: tokens[a], requested: "", resume: LogPosition?.none)
         let id = model.nextSession
         model.nextSession += 1
         open[id] = session

@@ -7,7 +7,7 @@ import Testing
 @Suite("Retention of the in-memory log")
 struct RetentionTests {
   @Test("a channel keeps its newest --history-limit messages; a catch-up reaching past them replays nothing")
-  func retention() throws {
+  func retention() async throws {
     let h = RegistryHarness {
       $0.historyLimit = 3
       $0.maxReplay = 1000
@@ -22,7 +22,7 @@ struct RetentionTests {
     while case .events(let batch)? = session.queue.takeReady() { registry.recordWritten(batch, to: session) }
     registry.disconnect(session)
     for index in 1...70 { try registry.send("m\(index)", to: .group, named: "log", from: ivy) }
-    let page = try registry.history(.group, named: "log", before: 0, after: 0, limit: 100, by: ivy)
+    let page = try await registry.history(.group, named: "log", before: 0, after: 0, limit: 100, by: ivy)
     #expect(page.events.compactMap { event -> String? in
       if case .message(let message) = event.event.kind { return message.text }
       return nil
