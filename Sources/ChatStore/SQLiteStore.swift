@@ -35,11 +35,22 @@ public final class SQLiteStore: Store {
     /// Caps the database at this many pages (SQLite's `max_page_count`): a
     /// size limit, and how tests make a disk "full". nil: SQLite's default.
     public var maxPageCount: Int?
+    /// How long the first operation queued while the writer is idle waits
+    /// for others to share its transaction: the writer is woken once per
+    /// window, not once per submission. It adds up to this much to a
+    /// SendMessage's latency (its budget is 2 ms).
+    public var commitWindow: Duration
+    /// A window ends early once this many operations are queued.
+    public var maxBatchOperations: Int
 
     public init(
       directory: String, durability: Durability = .process, retention: Retention = Retention(),
-      retryInterval: Duration = .seconds(1), maxPageCount: Int? = nil
+      retryInterval: Duration = .seconds(1), maxPageCount: Int? = nil, commitWindow: Duration = .milliseconds(1),
+      maxBatchOperations: Int = 256
     ) {
+      precondition(commitWindow >= .zero && maxBatchOperations > 0)
+      self.commitWindow = commitWindow
+      self.maxBatchOperations = maxBatchOperations
       self.directory = directory
       self.durability = durability
       self.retention = retention

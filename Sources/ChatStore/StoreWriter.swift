@@ -4,65 +4,136 @@ import GRDB
 import Logging
 import Synchronization
 
-/// Group commit: callers queue operations (a lock held for an array append),
-/// one writer thread takes everything queued and commits it in one
-/// transaction, then completes each submission's acknowledgement. While the
-/// writer commits one batch the next one accumulates, so the busier the
-/// server, the more each commit carries.
+/// Group commit with a commit window: callers queue operations (a lock held
+/// for an array append), and one writer thread commits everything queued in
+/// one transaction, then completes the batch's one acknowledgement. The
+/// writer is not woken per submission: the first operation queued while it
+/// is parked wakes it, and it then waits until that operation has waited
+/// `commitWindow` (or until `maxBatchOperations` are queued) before it
+/// commits, so one wake-up, one transaction and one round of resumes carry
+/// everything that arrived meanwhile. An operation waits at most the window
+/// before its commit starts.
 ///
 /// A thread rather than a task: SQLite blocks, and a blocked task would hold
 /// one of the cooperative pool's threads (there are two on this machine).
 final class StoreWriter: Sendable {
   private enum Entry {
+    /// One batch: the operations of every submission of one window, in
+    /// order, and the acknowledgement they share.
     case operations([StoreOperation], Acknowledgement)
     /// Runs on the writer thread between batches (tests, pragmas).
     case control(@Sendable (Database) throws -> Void, Acknowledgement)
   }
 
+  /// What the writer is doing, so that a submitter knows whether to signal it.
+  private enum WriterState {
+    /// Taking or committing a batch: it looks at the queue again afterwards.
+    case working
+    /// Waiting for the window of what is queued to end: only a full batch,
+    /// a control entry or `close` signals it.
+    case windowing
+    /// Nothing queued: the next submission signals it.
+    case parked
+  }
+
   /// What callers and the writer share; each mutating method returns what
   /// its caller must do once the lock is released.
   private struct Queue {
+    /// Batches closed by a control entry, and control entries, in order.
     var entries: [Entry] = []
-    /// The writer waits on `wake`; whoever queues work while it is parked
-    /// signals it, once.
-    var parked = false
+    /// The batch being filled, and the acknowledgement its submitters share.
+    var open: (operations: [StoreOperation], acknowledgement: Acknowledgement)?
+    /// Operations in `entries` and `open`.
+    var queuedOperations = 0
+    /// When the oldest queued entry was queued: its window ends `window` later.
+    var firstQueued: DispatchTime?
+    var writer = WriterState.working
     var closing = false
     /// Set by a failed commit: submissions are refused at once until
     /// `retryAt`, then one batch is let through to try the disk again.
     var failure: (error: StoreError, retryAt: ContinuousClock.Instant)?
     let retryInterval: Duration
+    let window: UInt64
+    let maxBatch: Int
 
     enum Submitted {
-      case queued(wake: Bool)
+      case queued(Acknowledgement, wake: Bool)
       case refused(StoreError)
     }
 
-    mutating func submit(_ entry: Entry) -> Submitted {
+    mutating func submit(_ operations: [StoreOperation]) -> Submitted {
       if closing { return .refused(.closed) }
-      if case .operations = entry, let current = failure {
+      if let current = failure {
         let now = ContinuousClock.now
         guard now >= current.retryAt else { return .refused(current.error) }
         failure = (current.error, now + retryInterval)  // one trial batch per interval
       }
-      entries.append(entry)
-      defer { parked = false }
-      return .queued(wake: parked)
+      if firstQueued == nil { firstQueued = .now() }
+      queuedOperations += operations.count
+      let acknowledgement: Acknowledgement
+      if open == nil {
+        acknowledgement = Acknowledgement()
+        open = (operations, acknowledgement)
+      } else {
+        acknowledgement = open!.acknowledgement
+        open!.operations.append(contentsOf: operations)
+      }
+      let wake = writer == .parked || (writer == .windowing && queuedOperations >= maxBatch)
+      if wake { writer = .working }
+      return .queued(acknowledgement, wake: wake)
+    }
+
+    /// Queues a control entry; it is run without waiting for the window.
+    mutating func control(_ body: @escaping @Sendable (Database) throws -> Void) -> Submitted {
+      if closing { return .refused(.closed) }
+      closeBatch()
+      if firstQueued == nil { firstQueued = .now() }
+      let acknowledgement = Acknowledgement()
+      entries.append(.control(body, acknowledgement))
+      return .queued(acknowledgement, wake: urge())
+    }
+
+    private mutating func closeBatch() {
+      guard let batch = open else { return }
+      entries.append(.operations(batch.operations, batch.acknowledgement))
+      open = nil
+    }
+
+    /// true if the writer is waiting and must be signalled to act now.
+    private mutating func urge() -> Bool {
+      guard writer != .working else { return false }
+      writer = .working
+      return true
     }
 
     enum Next {
       case work([Entry])
+      /// Wait until the window ends (or a signal).
+      case wait(until: DispatchTime)
       case park
       case stop
     }
 
-    mutating func next() -> Next {
-      if !entries.isEmpty {
-        defer { entries = [] }
-        return .work(entries)
+    mutating func next(now: DispatchTime) -> Next {
+      guard let first = firstQueued else {
+        if closing { return .stop }
+        writer = .parked
+        return .park
       }
-      if closing { return .stop }
-      parked = true
-      return .park
+      let deadline = DispatchTime(uptimeNanoseconds: first.uptimeNanoseconds + window)
+      let urgent = closing || !entries.isEmpty || queuedOperations >= maxBatch
+      guard urgent || now >= deadline else {
+        writer = .windowing
+        return .wait(until: deadline)
+      }
+      writer = .working
+      closeBatch()
+      defer {
+        entries = []
+        queuedOperations = 0
+        firstQueued = nil
+      }
+      return .work(entries)
     }
 
     /// Records a failed commit; returns the acknowledgements of operations
@@ -70,11 +141,18 @@ final class StoreWriter: Sendable {
     mutating func failed(_ error: StoreError) -> [Acknowledgement] {
       failure = (error, ContinuousClock.now + retryInterval)
       var refused: [Acknowledgement] = []
+      if let batch = open {
+        refused.append(batch.acknowledgement)
+        queuedOperations -= batch.operations.count
+        open = nil
+      }
       entries.removeAll { entry in
-        guard case .operations(_, let acknowledgement) = entry else { return false }
+        guard case .operations(let operations, let acknowledgement) = entry else { return false }
         refused.append(acknowledgement)
+        queuedOperations -= operations.count
         return true
       }
+      if entries.isEmpty { firstQueued = nil }
       return refused
     }
 
@@ -84,11 +162,10 @@ final class StoreWriter: Sendable {
       return failure != nil
     }
 
-    /// true if the writer is parked and must be woken to finish.
+    /// true if the writer is waiting and must be woken to finish.
     mutating func close() -> Bool {
       closing = true
-      defer { parked = false }
-      return parked
+      return urge()
     }
   }
 
@@ -109,7 +186,12 @@ final class StoreWriter: Sendable {
     self.database = database
     self.retention = configuration.retention
     self.logger = logger
-    self.queue = Mutex(Queue(retryInterval: configuration.retryInterval))
+    let window = configuration.commitWindow.components
+    self.queue = Mutex(
+      Queue(
+        retryInterval: configuration.retryInterval,
+        window: UInt64(window.seconds) * 1_000_000_000 + UInt64(window.attoseconds / 1_000_000_000),
+        maxBatch: configuration.maxBatchOperations))
     let thread = Thread { [self] in run() }
     thread.name = "chat-store-writer"
     thread.start()
@@ -122,9 +204,8 @@ final class StoreWriter: Sendable {
   }
 
   func enqueue(_ operations: [StoreOperation]) -> StoreSubmission {
-    let acknowledgement = Acknowledgement()
-    switch queue.withLock({ $0.submit(.operations(operations, acknowledgement)) }) {
-    case .queued(let wakeWriter):
+    switch queue.withLock({ $0.submit(operations) }) {
+    case .queued(let acknowledgement, let wakeWriter):
       return StoreSubmission(acknowledgement: acknowledgement, needsWake: wakeWriter)
     case .refused(let error):
       return StoreSubmission(acknowledgement: .failed(error), needsWake: false)
@@ -136,9 +217,8 @@ final class StoreWriter: Sendable {
   }
 
   func control(_ body: @escaping @Sendable (Database) throws -> Void) -> Acknowledgement {
-    let acknowledgement = Acknowledgement()
-    switch queue.withLock({ $0.submit(.control(body, acknowledgement)) }) {
-    case .queued(let wakeWriter):
+    switch queue.withLock({ $0.control(body) }) {
+    case .queued(let acknowledgement, let wakeWriter):
       if wakeWriter { wake.signal() }
       return acknowledgement
     case .refused(let error):
@@ -173,24 +253,23 @@ final class StoreWriter: Sendable {
     // writes it: no lock.
     var counts: [String: Int] = [:]
     loop: while true {
-      switch queue.withLock({ $0.next() }) {
+      switch queue.withLock({ $0.next(now: .now()) }) {
       case .park:
         // Woken by the next submission; the timeout only re-checks the queue.
         _ = wake.wait(timeout: .now() + 1)
+      case .wait(let deadline):
+        // A signal (a full batch, a control entry, close) or the deadline:
+        // either way the queue is looked at again.
+        _ = wake.wait(timeout: deadline)
       case .stop:
         break loop
       case .work(let entries):
-        var operations: [StoreOperation] = []
-        var acknowledgements: [Acknowledgement] = []
+        // A batch is closed only by a control entry: no two batches are adjacent.
         for entry in entries {
           switch entry {
-          case .operations(let batch, let acknowledgement):
-            operations.append(contentsOf: batch)
-            acknowledgements.append(acknowledgement)
+          case .operations(let operations, let acknowledgement):
+            commit(operations, acknowledgement, &counts)
           case .control(let body, let acknowledgement):
-            commit(operations, acknowledgements, &counts)
-            operations = []
-            acknowledgements = []
             do {
               try database.inDatabase(body)
               acknowledgement.complete(nil)
@@ -199,16 +278,14 @@ final class StoreWriter: Sendable {
             }
           }
         }
-        commit(operations, acknowledgements, &counts)
       }
     }
     finished.complete(nil)
   }
 
   private func commit(
-    _ operations: [StoreOperation], _ acknowledgements: [Acknowledgement], _ counts: inout [String: Int]
+    _ operations: [StoreOperation], _ acknowledgement: Acknowledgement, _ counts: inout [String: Int]
   ) {
-    guard !acknowledgements.isEmpty else { return }
     // Counts change only if the transaction commits.
     var newCounts = counts
     var deleted = 0
@@ -244,7 +321,8 @@ final class StoreWriter: Sendable {
           "error": "\(Self.describe(error))", "operations": "\(operations.count)",
           "refused": "\(refused.count)",
         ])
-      for acknowledgement in acknowledgements + refused { acknowledgement.complete(storeError) }
+      acknowledgement.complete(storeError)
+      for refused in refused { refused.complete(storeError) }
       return
     }
     counts = newCounts
@@ -252,7 +330,7 @@ final class StoreWriter: Sendable {
     operationsCommitted.add(operations.count, ordering: .relaxed)
     pruned.add(deleted, ordering: .relaxed)
     if queue.withLock({ $0.committed() }) { logger.notice("store writable again") }
-    for acknowledgement in acknowledgements { acknowledgement.complete(nil) }
+    acknowledgement.complete(nil)
   }
 
   private func apply(_ operation: StoreOperation, _ db: Database) throws {
