@@ -35,10 +35,11 @@ public final class SQLiteStore: Store {
     /// Caps the database at this many pages (SQLite's `max_page_count`): a
     /// size limit, and how tests make a disk "full". nil: SQLite's default.
     public var maxPageCount: Int?
-    /// How long the first operation queued while the writer is idle waits
-    /// for others to share its transaction: the writer is woken once per
-    /// window, not once per submission. It adds up to this much to a
-    /// SendMessage's latency (its budget is 2 ms).
+    /// Commits start at most once per window: what is queued meanwhile
+    /// waits for the window's end and shares one transaction, and the
+    /// writer is not woken per submission. It adds up to this much to a
+    /// SendMessage's latency (its budget is 2 ms); a submission to an idle
+    /// writer is committed at once.
     public var commitWindow: Duration
     /// A window ends early once this many operations are queued.
     public var maxBatchOperations: Int

@@ -6,12 +6,14 @@ import Synchronization
 
 /// Group commit with a commit window: callers queue operations (a lock held
 /// for an array append), and one writer thread commits everything queued in
-/// one transaction, then completes the batch's one acknowledgement. The
-/// writer is not woken per submission: the first operation queued while it
-/// is parked wakes it, and it then waits until that operation has waited
-/// `commitWindow` (or until `maxBatchOperations` are queued) before it
-/// commits, so one wake-up, one transaction and one round of resumes carry
-/// everything that arrived meanwhile. An operation waits at most the window
+/// one transaction, then completes the batch's one acknowledgement. Commits
+/// start at most once per `commitWindow`: what is queued while the writer
+/// commits, or within the window after a commit started, waits for the
+/// window's end, and no submission wakes the writer meanwhile (only a full
+/// batch of `maxBatchOperations` does). A submission that finds the writer
+/// idle (its last window over) wakes it and is committed at once. So a busy
+/// server pays one timed wake-up, one transaction and one round of resumes
+/// per window, not per message, and an operation waits at most one window
 /// before its commit starts.
 ///
 /// A thread rather than a task: SQLite blocks, and a blocked task would hold
@@ -45,8 +47,10 @@ final class StoreWriter: Sendable {
     var open: (operations: [StoreOperation], acknowledgement: Acknowledgement)?
     /// Operations in `entries` and `open`.
     var queuedOperations = 0
-    /// When the oldest queued entry was queued: its window ends `window` later.
-    var firstQueued: DispatchTime?
+    /// When the window of the last commit ends: until then nothing queued
+    /// is committed (unless the batch is full, a control entry waits, or the
+    /// store closes). nil once the writer parked.
+    var windowEnd: DispatchTime?
     var writer = WriterState.working
     var closing = false
     /// Set by a failed commit: submissions are refused at once until
@@ -68,7 +72,6 @@ final class StoreWriter: Sendable {
         guard now >= current.retryAt else { return .refused(current.error) }
         failure = (current.error, now + retryInterval)  // one trial batch per interval
       }
-      if firstQueued == nil { firstQueued = .now() }
       queuedOperations += operations.count
       let acknowledgement: Acknowledgement
       if open == nil {
@@ -87,7 +90,6 @@ final class StoreWriter: Sendable {
     mutating func control(_ body: @escaping @Sendable (Database) throws -> Void) -> Submitted {
       if closing { return .refused(.closed) }
       closeBatch()
-      if firstQueued == nil { firstQueued = .now() }
       let acknowledgement = Acknowledgement()
       entries.append(.control(body, acknowledgement))
       return .queued(acknowledgement, wake: urge())
@@ -115,23 +117,23 @@ final class StoreWriter: Sendable {
     }
 
     mutating func next(now: DispatchTime) -> Next {
-      guard let first = firstQueued else {
+      let urgent = closing || !entries.isEmpty || queuedOperations >= maxBatch
+      if let end = windowEnd, now < end, !urgent {
+        writer = .windowing
+        return .wait(until: end)
+      }
+      guard open != nil || !entries.isEmpty else {
         if closing { return .stop }
         writer = .parked
+        windowEnd = nil
         return .park
       }
-      let deadline = DispatchTime(uptimeNanoseconds: first.uptimeNanoseconds + window)
-      let urgent = closing || !entries.isEmpty || queuedOperations >= maxBatch
-      guard urgent || now >= deadline else {
-        writer = .windowing
-        return .wait(until: deadline)
-      }
       writer = .working
+      windowEnd = DispatchTime(uptimeNanoseconds: now.uptimeNanoseconds + window)
       closeBatch()
       defer {
         entries = []
         queuedOperations = 0
-        firstQueued = nil
       }
       return .work(entries)
     }
@@ -152,7 +154,6 @@ final class StoreWriter: Sendable {
         queuedOperations -= operations.count
         return true
       }
-      if entries.isEmpty { firstQueued = nil }
       return refused
     }
 

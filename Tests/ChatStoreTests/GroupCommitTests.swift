@@ -67,27 +67,29 @@ struct GroupCommitTests {
       $0.commitWindow = .seconds(600)
       $0.maxBatchOperations = 50
     }
+    // An idle writer commits at once; that commit opens a window.
+    try await store.append([message(1)]).committed()
     let before = store.statistics
-    let first = (1...49).map { store.append([message(UInt64($0))]) }
-    #expect(first.allSatisfy { $0 === first[0] })
-    #expect(first[0].outcome == nil)
+    let queued = (2...50).map { store.append([message(UInt64($0))]) }
+    #expect(queued.allSatisfy { $0 === queued[0] })
+    #expect(queued[0].outcome == nil)
     #expect(store.statistics == before)
     // The 50th operation fills the batch: the writer commits at once.
-    let last = store.append([message(50)])
-    #expect(last === first[0])
+    let last = store.append([message(51)])
+    #expect(last === queued[0])
     try await last.committed()
     let after = store.statistics
     #expect(after.transactions - before.transactions == 1)
     #expect(after.operations - before.operations == 50)
     // The next window has its own acknowledgement.
-    let next = store.append([message(51)])
+    let next = store.append([message(52)])
     #expect(next !== last)
     #expect(next.outcome == nil)
     // Close does not wait for the window: what is queued is committed.
     await store.close()
     try await next.committed()
     let reopened = try openStore(directory)
-    #expect(try reopened.load().log.map(\.seq) == Array(1...51))
+    #expect(try reopened.load().log.map(\.seq) == Array(1...52))
     await reopened.close()
   }
 
@@ -96,13 +98,15 @@ struct GroupCommitTests {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
     let store = try openStore(directory) { $0.commitWindow = .seconds(600) }
-    let queued = store.append([message(1), message(2)])
+    try await store.append([message(1)]).committed()
+    let queued = store.append([message(2), message(3)])
+    #expect(queued.outcome == nil)
     let count = Mutex(-1)
     try await store.runOnWriter { db in
       let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM log") ?? 0
       count.withLock { $0 = rows }
     }.committed()
-    #expect(count.withLock { $0 } == 2)
+    #expect(count.withLock { $0 } == 3)
     try await queued.committed()
     await store.close()
   }
