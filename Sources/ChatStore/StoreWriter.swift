@@ -31,10 +31,10 @@ final class StoreWriter: Sendable {
   private enum WriterState {
     /// Taking or committing a batch: it looks at the queue again afterwards.
     case working
-    /// Waiting for the window of what is queued to end: only a full batch,
-    /// a control entry or `close` signals it.
+    /// Waiting for the last commit's window to end (a timed wait): only a
+    /// full batch, a control entry or `close` signals it.
     case windowing
-    /// Nothing queued: the next submission signals it.
+    /// Nothing queued and the window over: the next submission signals it.
     case parked
   }
 
@@ -248,6 +248,9 @@ final class StoreWriter: Sendable {
   // MARK: The writer thread
 
   private func run() {
+    // Set from the thread itself: Foundation on Linux drops a name set
+    // before `start()`, and the system takes at most 15 bytes.
+    Thread.current.name = "chat-store-wr"
     // Each channel's message count, for retention: counted the first time
     // the channel is written to after startup (counting every channel at
     // startup took seconds with a million rows). Only this thread reads or
