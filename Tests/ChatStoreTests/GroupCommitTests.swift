@@ -114,8 +114,8 @@ struct GroupCommitTests {
   @Test("every waiter of a shared acknowledgement is resumed; a cancelled one leaves the others waiting")
   func sharedAcknowledgementWaiters() async throws {
     let pending = Acknowledgement()
-    let waiters = (0..<100).map { _ in Task { try await pending.waitUntimed() } }
-    let cancelled = Task { try await pending.waitUntimed() }
+    let waiters = (0..<100).map { _ in Task { try await pending.committed() } }
+    let cancelled = Task { try await pending.committed() }
     cancelled.cancel()
     await #expect(throws: CancellationError.self) { try await cancelled.value }
     #expect(pending.outcome == nil)
@@ -123,10 +123,10 @@ struct GroupCommitTests {
     for waiter in waiters { try await waiter.value }
     // Completed: a later wait returns at once; a second completion is ignored.
     pending.complete(.closed)
-    try await pending.waitUntimed()
+    try await pending.committed()
 
     let failing = Acknowledgement()
-    let failed = (0..<10).map { _ in Task { try await failing.waitUntimed() } }
+    let failed = (0..<10).map { _ in Task { try await failing.committed() } }
     failing.complete(.unavailable("disk full"))
     for waiter in failed {
       await #expect(throws: StoreError.unavailable("disk full")) { try await waiter.value }
