@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 import Synchronization
 
@@ -256,6 +257,11 @@ final class StoreWriter: Sendable {
     // startup took seconds with a million rows). Only this thread reads or
     // writes it: no lock.
     var counts: [String: Int] = [:]
+    // The log's INSERT, prepared once and bound through SQLite's C API:
+    // GRDB's `execute(arguments:)` (argument arrays, validation, its
+    // per-statement bookkeeping) cost as much as SQLite's own insert in the
+    // writer's profile. Only this thread uses it, inside `inDatabase`.
+    var insertLog: Statement?
     loop: while true {
       switch queue.withLock({ $0.next(now: .now()) }) {
       case .park:
@@ -272,7 +278,7 @@ final class StoreWriter: Sendable {
         for entry in entries {
           switch entry {
           case .operations(let operations, let acknowledgement):
-            commit(operations, acknowledgement, &counts)
+            commit(operations, acknowledgement, &counts, &insertLog)
           case .control(let body, let acknowledgement):
             do {
               try database.inDatabase(body)
@@ -284,11 +290,14 @@ final class StoreWriter: Sendable {
         }
       }
     }
+    // Finalized before `close` closes the connection, on the connection's queue.
+    database.inDatabase { _ in insertLog = nil }
     finished.complete(nil)
   }
 
   private func commit(
-    _ operations: [StoreOperation], _ acknowledgement: Acknowledgement, _ counts: inout [String: Int]
+    _ operations: [StoreOperation], _ acknowledgement: Acknowledgement, _ counts: inout [String: Int],
+    _ insertLog: inout Statement?
   ) {
     // Counts change only if the transaction commits.
     var newCounts = counts
@@ -311,7 +320,15 @@ final class StoreWriter: Sendable {
               newCounts[record.channel, default: 0] += 1
               grown.insert(record.channel)
             }
-            try apply(operation, db)
+            if case .log(let record) = operation {
+              if insertLog == nil {
+                insertLog = try db.makeStatement(
+                  sql: "INSERT INTO log (seq, channel, kind, time, payload) VALUES (?, ?, ?, ?, ?)")
+              }
+              try Self.insert(record, insertLog!, db)
+            } else {
+              try apply(operation, db)
+            }
           }
           for channel in grown where newCounts[channel, default: 0] > retention.messagesPerChannel + retention.slack {
             deleted += try prune(channel, db)
@@ -384,6 +401,35 @@ final class StoreWriter: Sendable {
       try db.cachedStatement(
         sql: "INSERT INTO positions VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET seq = excluded.seq"
       ).execute(arguments: [account, Int64(seq)])
+    }
+  }
+
+  /// Inserts one log row with `statement` (the log's INSERT), binding its
+  /// values for the one step that uses them.
+  private static func insert(_ record: LogRecord, _ statement: Statement, _ db: Database) throws {
+    let handle = statement.sqliteStatement
+    sqlite3_reset(handle)
+    let payload = record.payload
+    let code = record.channel.withCString { channel in
+      payload.withUnsafeBytes { bytes -> CInt in
+        sqlite3_bind_int64(handle, 1, Int64(record.seq))
+        sqlite3_bind_text(handle, 2, channel, -1, nil)  // nil: SQLITE_STATIC, valid until the step below
+        sqlite3_bind_int64(handle, 3, record.kind.rawValue)
+        sqlite3_bind_int64(handle, 4, microseconds(record.time))
+        if let base = bytes.baseAddress, bytes.count > 0 {
+          sqlite3_bind_blob(handle, 5, base, CInt(bytes.count), nil)
+        } else {
+          sqlite3_bind_zeroblob(handle, 5, 0)
+        }
+        defer {
+          sqlite3_reset(handle)
+          sqlite3_clear_bindings(handle)
+        }
+        return sqlite3_step(handle)
+      }
+    }
+    guard code == SQLITE_DONE else {
+      throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
     }
   }
 
