@@ -320,15 +320,7 @@ final class StoreWriter: Sendable {
               newCounts[record.channel, default: 0] += 1
               grown.insert(record.channel)
             }
-            if case .log(let record) = operation {
-              if insertLog == nil {
-                insertLog = try db.makeStatement(
-                  sql: "INSERT INTO log (seq, channel, kind, time, payload) VALUES (?, ?, ?, ?, ?)")
-              }
-              try Self.insert(record, insertLog!, db)
-            } else {
-              try apply(operation, db)
-            }
+            try apply(operation, db, &insertLog)
           }
           for channel in grown where newCounts[channel, default: 0] > retention.messagesPerChannel + retention.slack {
             deleted += try prune(channel, db)
@@ -364,13 +356,14 @@ final class StoreWriter: Sendable {
     acknowledgement.complete(nil)
   }
 
-  private func apply(_ operation: StoreOperation, _ db: Database) throws {
+  private func apply(_ operation: StoreOperation, _ db: Database, _ insertLog: inout Statement?) throws {
     switch operation {
     case .log(let record):
-      try db.cachedStatement(sql: "INSERT INTO log (seq, channel, kind, time, payload) VALUES (?, ?, ?, ?, ?)")
-        .execute(arguments: [
-          Int64(record.seq), record.channel, record.kind.rawValue, microseconds(record.time), record.payload,
-        ])
+      if insertLog == nil {
+        insertLog = try db.makeStatement(
+          sql: "INSERT INTO log (seq, channel, kind, time, payload) VALUES (?, ?, ?, ?, ?)")
+      }
+      try Self.insert(record, insertLog!, db)
     case .putAccount(let account):
       try db.cachedStatement(sql: "INSERT OR REPLACE INTO accounts VALUES (?, ?, ?, ?)")
         .execute(arguments: [account.nameKey, account.display, account.passwordHash, microseconds(account.created)])
