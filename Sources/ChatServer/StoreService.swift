@@ -12,6 +12,16 @@ struct StoreService: Service {
   func run() async throws {
     try? await gracefulShutdown()
     await store.close()
-    logger.info("store closed")
+    if let statistics = (store as? SQLiteStore)?.statistics {
+      // Operations per transaction show what the commit window batches.
+      logger.info(
+        "store closed",
+        metadata: [
+          "transactions": "\(statistics.transactions)", "operations": "\(statistics.operations)",
+          "failed_transactions": "\(statistics.failedTransactions)", "pruned": "\(statistics.pruned)",
+        ])
+    } else {
+      logger.info("store closed")
+    }
   }
 }

@@ -1,21 +1,34 @@
 import Synchronization
 
-/// The outcome of one `submit`: completed once by the store's writer, awaited
-/// by the caller before it answers OK.
+/// The outcome of one commit: completed once by the store's writer, awaited
+/// by the callers before they answer OK. The SQLite store hands every
+/// submission queued in the same commit window the same acknowledgement, so
+/// a commit completes one object and resumes all its waiters in one pass.
 public final class Acknowledgement: Sendable {
-  private enum State {
-    case pending(waiters: [Int: CheckedContinuation<Void, any Error>], nextID: Int)
-    case done(StoreError?)
+  private struct Waiter {
+    let id: Int
+    let continuation: UnsafeContinuation<Void, any Error>
+  }
+
+  /// Kept as plain fields (not an enum with payloads) so that appending a
+  /// waiter mutates the array in place instead of copying it.
+  private struct State {
+    /// Resumed exactly once: by `complete`, or by the cancellation handler
+    /// that removes it; both under this lock.
+    var waiters: [Waiter] = []
+    var nextID = 0
+    /// nil while pending.
+    var outcome: Result<Void, StoreError>?
   }
 
   private let state: Mutex<State>
 
   init() {
-    state = Mutex(.pending(waiters: [:], nextID: 0))
+    state = Mutex(State())
   }
 
   private init(done error: StoreError?) {
-    state = Mutex(.done(error))
+    state = Mutex(State(outcome: error.map { .failure($0) } ?? .success(())))
   }
 
   /// Already committed: what a store with nothing to wait for returns.
@@ -28,10 +41,7 @@ public final class Acknowledgement: Sendable {
 
   /// nil while pending; then `.success` or the failure.
   public var outcome: Result<Void, StoreError>? {
-    state.withLock { state in
-      guard case .done(let error) = state else { return nil }
-      return error.map { .failure($0) } ?? .success(())
-    }
+    state.withLock { $0.outcome }
   }
 
   /// Waits until the operations are committed, throwing the store's failure,
@@ -54,49 +64,51 @@ public final class Acknowledgement: Sendable {
   /// its task's cancellation (an RPC's deadline cancels its handler). It
   /// costs no timer: measured in release with 8 callers appending and
   /// awaiting, `wait(timeout:)`'s timer task cost about 30 µs of CPU per
-  /// append on Linux (docs/store-choice.md).
+  /// append on Linux (docs/store-choice.md). Does not suspend if the commit
+  /// is already done.
   public func waitUntimed() async throws {
-    let id = state.withLock { state -> Int in
-      guard case .pending(let waiters, let nextID) = state else { return -1 }
-      state = .pending(waiters: waiters, nextID: nextID + 1)
-      return nextID
+    let id = try state.withLock { state throws(StoreError) -> Int in
+      if let outcome = state.outcome {
+        try outcome.get()
+        return -1
+      }
+      defer { state.nextID += 1 }
+      return state.nextID
     }
+    if id < 0 { return }
     try await withTaskCancellationHandler {
-      try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+      try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
         // Either it completed meanwhile, the task is cancelled, or we wait.
         let ready = state.withLock { state -> Result<Void, any Error>? in
-          switch state {
-          case .done(let error):
-            return error.map { .failure($0) } ?? .success(())
-          case .pending(var waiters, let nextID):
-            if Task.isCancelled { return .failure(CancellationError()) }
-            waiters[id] = continuation
-            state = .pending(waiters: waiters, nextID: nextID)
-            return nil
-          }
+          if let outcome = state.outcome { return outcome.mapError { $0 } }
+          if Task.isCancelled { return .failure(CancellationError()) }
+          state.waiters.append(Waiter(id: id, continuation: continuation))
+          return nil
         }
         if let ready { continuation.resume(with: ready) }
       }
     } onCancel: {
-      let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
-        guard case .pending(var waiters, let nextID) = state else { return nil }
-        let waiter = waiters.removeValue(forKey: id)
-        state = .pending(waiters: waiters, nextID: nextID)
-        return waiter
+      let waiter = state.withLock { state -> Waiter? in
+        guard let index = state.waiters.firstIndex(where: { $0.id == id }) else { return nil }
+        return state.waiters.remove(at: index)
       }
-      waiter?.resume(throwing: CancellationError())
+      waiter?.continuation.resume(throwing: CancellationError())
     }
   }
 
-  /// Completes once (later calls are ignored); resumes waiters outside the lock.
+  /// Completes once (later calls are ignored); resumes every waiter, in the
+  /// order they started waiting, outside the lock.
   func complete(_ error: StoreError?) {
-    let waiters = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
-      guard case .pending(let waiters, _) = state else { return [] }
-      state = .done(error)
-      return Array(waiters.values)
+    let waiters = state.withLock { state -> [Waiter] in
+      guard state.outcome == nil else { return [] }
+      state.outcome = error.map { .failure($0) } ?? .success(())
+      defer { state.waiters = [] }
+      return state.waiters
     }
-    for waiter in waiters {
-      if let error { waiter.resume(throwing: error) } else { waiter.resume() }
+    if let error {
+      for waiter in waiters { waiter.continuation.resume(throwing: error) }
+    } else {
+      for waiter in waiters { waiter.continuation.resume() }
     }
   }
 }

@@ -35,11 +35,23 @@ public final class SQLiteStore: Store {
     /// Caps the database at this many pages (SQLite's `max_page_count`): a
     /// size limit, and how tests make a disk "full". nil: SQLite's default.
     public var maxPageCount: Int?
+    /// Commits start at most once per window: what is queued meanwhile
+    /// waits for the window's end and shares one transaction, and the
+    /// writer is not woken per submission. It adds up to this much to a
+    /// SendMessage's latency (its budget is 2 ms); a submission to an idle
+    /// writer is committed at once.
+    public var commitWindow: Duration
+    /// A window ends early once this many operations are queued.
+    public var maxBatchOperations: Int
 
     public init(
       directory: String, durability: Durability = .process, retention: Retention = Retention(),
-      retryInterval: Duration = .seconds(1), maxPageCount: Int? = nil
+      retryInterval: Duration = .seconds(1), maxPageCount: Int? = nil, commitWindow: Duration = .milliseconds(1),
+      maxBatchOperations: Int = 256
     ) {
+      precondition(commitWindow >= .zero && maxBatchOperations > 0)
+      self.commitWindow = commitWindow
+      self.maxBatchOperations = maxBatchOperations
       self.directory = directory
       self.durability = durability
       self.retention = retention

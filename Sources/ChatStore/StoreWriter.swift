@@ -1,68 +1,142 @@
 import Dispatch
 import Foundation
 import GRDB
+import GRDBSQLite
 import Logging
 import Synchronization
 
-/// Group commit: callers queue operations (a lock held for an array append),
-/// one writer thread takes everything queued and commits it in one
-/// transaction, then completes each submission's acknowledgement. While the
-/// writer commits one batch the next one accumulates, so the busier the
-/// server, the more each commit carries.
+/// Group commit with a commit window: callers queue operations (a lock held
+/// for an array append), and one writer thread commits everything queued in
+/// one transaction, then completes the batch's one acknowledgement. Commits
+/// start at most once per `commitWindow`: what is queued while the writer
+/// commits, or within the window after a commit started, waits for the
+/// window's end, and no submission wakes the writer meanwhile (only a full
+/// batch of `maxBatchOperations` does). A submission that finds the writer
+/// idle (its last window over) wakes it and is committed at once. So a busy
+/// server pays one timed wake-up, one transaction and one round of resumes
+/// per window, not per message, and an operation waits at most one window
+/// before its commit starts.
 ///
 /// A thread rather than a task: SQLite blocks, and a blocked task would hold
 /// one of the cooperative pool's threads (there are two on this machine).
 final class StoreWriter: Sendable {
   private enum Entry {
+    /// One batch: the operations of every submission of one window, in
+    /// order, and the acknowledgement they share.
     case operations([StoreOperation], Acknowledgement)
     /// Runs on the writer thread between batches (tests, pragmas).
     case control(@Sendable (Database) throws -> Void, Acknowledgement)
   }
 
+  /// What the writer is doing, so that a submitter knows whether to signal it.
+  private enum WriterState {
+    /// Taking or committing a batch: it looks at the queue again afterwards.
+    case working
+    /// Waiting for the last commit's window to end (a timed wait): only a
+    /// full batch, a control entry or `close` signals it.
+    case windowing
+    /// Nothing queued and the window over: the next submission signals it.
+    case parked
+  }
+
   /// What callers and the writer share; each mutating method returns what
   /// its caller must do once the lock is released.
   private struct Queue {
+    /// Batches closed by a control entry, and control entries, in order.
     var entries: [Entry] = []
-    /// The writer waits on `wake`; whoever queues work while it is parked
-    /// signals it, once.
-    var parked = false
+    /// The batch being filled, and the acknowledgement its submitters share.
+    var open: (operations: [StoreOperation], acknowledgement: Acknowledgement)?
+    /// Operations in `entries` and `open`.
+    var queuedOperations = 0
+    /// When the window of the last commit ends: until then nothing queued
+    /// is committed (unless the batch is full, a control entry waits, or the
+    /// store closes). nil once the writer parked.
+    var windowEnd: DispatchTime?
+    var writer = WriterState.working
     var closing = false
     /// Set by a failed commit: submissions are refused at once until
     /// `retryAt`, then one batch is let through to try the disk again.
     var failure: (error: StoreError, retryAt: ContinuousClock.Instant)?
     let retryInterval: Duration
+    let window: UInt64
+    let maxBatch: Int
 
     enum Submitted {
-      case queued(wake: Bool)
+      case queued(Acknowledgement, wake: Bool)
       case refused(StoreError)
     }
 
-    mutating func submit(_ entry: Entry) -> Submitted {
+    mutating func submit(_ operations: [StoreOperation]) -> Submitted {
       if closing { return .refused(.closed) }
-      if case .operations = entry, let current = failure {
+      if let current = failure {
         let now = ContinuousClock.now
         guard now >= current.retryAt else { return .refused(current.error) }
         failure = (current.error, now + retryInterval)  // one trial batch per interval
       }
-      entries.append(entry)
-      defer { parked = false }
-      return .queued(wake: parked)
+      queuedOperations += operations.count
+      let acknowledgement: Acknowledgement
+      if open == nil {
+        acknowledgement = Acknowledgement()
+        open = (operations, acknowledgement)
+      } else {
+        acknowledgement = open!.acknowledgement
+        open!.operations.append(contentsOf: operations)
+      }
+      let wake = writer == .parked || (writer == .windowing && queuedOperations >= maxBatch)
+      if wake { writer = .working }
+      return .queued(acknowledgement, wake: wake)
+    }
+
+    /// Queues a control entry; it is run without waiting for the window.
+    mutating func control(_ body: @escaping @Sendable (Database) throws -> Void) -> Submitted {
+      if closing { return .refused(.closed) }
+      closeBatch()
+      let acknowledgement = Acknowledgement()
+      entries.append(.control(body, acknowledgement))
+      return .queued(acknowledgement, wake: urge())
+    }
+
+    private mutating func closeBatch() {
+      guard let batch = open else { return }
+      entries.append(.operations(batch.operations, batch.acknowledgement))
+      open = nil
+    }
+
+    /// true if the writer is waiting and must be signalled to act now.
+    private mutating func urge() -> Bool {
+      guard writer != .working else { return false }
+      writer = .working
+      return true
     }
 
     enum Next {
       case work([Entry])
+      /// Wait until the window ends (or a signal).
+      case wait(until: DispatchTime)
       case park
       case stop
     }
 
-    mutating func next() -> Next {
-      if !entries.isEmpty {
-        defer { entries = [] }
-        return .work(entries)
+    mutating func next(now: DispatchTime) -> Next {
+      let urgent = closing || !entries.isEmpty || queuedOperations >= maxBatch
+      if let end = windowEnd, now < end, !urgent {
+        writer = .windowing
+        return .wait(until: end)
       }
-      if closing { return .stop }
-      parked = true
-      return .park
+      guard open != nil || !entries.isEmpty else {
+        if closing { return .stop }
+        writer = .parked
+        windowEnd = nil
+        return .park
+      }
+      writer = .working
+      windowEnd = DispatchTime(uptimeNanoseconds: now.uptimeNanoseconds + window)
+      closeBatch()
+      defer {
+        entries = []
+        queuedOperations = 0
+      }
+      return .work(entries)
     }
 
     /// Records a failed commit; returns the acknowledgements of operations
@@ -70,9 +144,15 @@ final class StoreWriter: Sendable {
     mutating func failed(_ error: StoreError) -> [Acknowledgement] {
       failure = (error, ContinuousClock.now + retryInterval)
       var refused: [Acknowledgement] = []
+      if let batch = open {
+        refused.append(batch.acknowledgement)
+        queuedOperations -= batch.operations.count
+        open = nil
+      }
       entries.removeAll { entry in
-        guard case .operations(_, let acknowledgement) = entry else { return false }
+        guard case .operations(let operations, let acknowledgement) = entry else { return false }
         refused.append(acknowledgement)
+        queuedOperations -= operations.count
         return true
       }
       return refused
@@ -84,11 +164,10 @@ final class StoreWriter: Sendable {
       return failure != nil
     }
 
-    /// true if the writer is parked and must be woken to finish.
+    /// true if the writer is waiting and must be woken to finish.
     mutating func close() -> Bool {
       closing = true
-      defer { parked = false }
-      return parked
+      return urge()
     }
   }
 
@@ -109,7 +188,12 @@ final class StoreWriter: Sendable {
     self.database = database
     self.retention = configuration.retention
     self.logger = logger
-    self.queue = Mutex(Queue(retryInterval: configuration.retryInterval))
+    let window = configuration.commitWindow.components
+    self.queue = Mutex(
+      Queue(
+        retryInterval: configuration.retryInterval,
+        window: UInt64(window.seconds) * 1_000_000_000 + UInt64(window.attoseconds / 1_000_000_000),
+        maxBatch: configuration.maxBatchOperations))
     let thread = Thread { [self] in run() }
     thread.name = "chat-store-writer"
     thread.start()
@@ -122,9 +206,8 @@ final class StoreWriter: Sendable {
   }
 
   func enqueue(_ operations: [StoreOperation]) -> StoreSubmission {
-    let acknowledgement = Acknowledgement()
-    switch queue.withLock({ $0.submit(.operations(operations, acknowledgement)) }) {
-    case .queued(let wakeWriter):
+    switch queue.withLock({ $0.submit(operations) }) {
+    case .queued(let acknowledgement, let wakeWriter):
       return StoreSubmission(acknowledgement: acknowledgement, needsWake: wakeWriter)
     case .refused(let error):
       return StoreSubmission(acknowledgement: .failed(error), needsWake: false)
@@ -136,9 +219,8 @@ final class StoreWriter: Sendable {
   }
 
   func control(_ body: @escaping @Sendable (Database) throws -> Void) -> Acknowledgement {
-    let acknowledgement = Acknowledgement()
-    switch queue.withLock({ $0.submit(.control(body, acknowledgement)) }) {
-    case .queued(let wakeWriter):
+    switch queue.withLock({ $0.control(body) }) {
+    case .queued(let acknowledgement, let wakeWriter):
       if wakeWriter { wake.signal() }
       return acknowledgement
     case .refused(let error):
@@ -167,30 +249,37 @@ final class StoreWriter: Sendable {
   // MARK: The writer thread
 
   private func run() {
+    // Set from the thread itself: Foundation on Linux drops a name set
+    // before `start()`, and the system takes at most 15 bytes.
+    Thread.current.name = "chat-store-wr"
     // Each channel's message count, for retention: counted the first time
     // the channel is written to after startup (counting every channel at
     // startup took seconds with a million rows). Only this thread reads or
     // writes it: no lock.
     var counts: [String: Int] = [:]
+    // The log's INSERT, prepared once and bound through SQLite's C API:
+    // GRDB's `execute(arguments:)` (argument arrays, validation, its
+    // per-statement bookkeeping) cost as much as SQLite's own insert in the
+    // writer's profile. Only this thread uses it, inside `inDatabase`.
+    var insertLog: Statement?
     loop: while true {
-      switch queue.withLock({ $0.next() }) {
+      switch queue.withLock({ $0.next(now: .now()) }) {
       case .park:
         // Woken by the next submission; the timeout only re-checks the queue.
         _ = wake.wait(timeout: .now() + 1)
+      case .wait(let deadline):
+        // A signal (a full batch, a control entry, close) or the deadline:
+        // either way the queue is looked at again.
+        _ = wake.wait(timeout: deadline)
       case .stop:
         break loop
       case .work(let entries):
-        var operations: [StoreOperation] = []
-        var acknowledgements: [Acknowledgement] = []
+        // A batch is closed only by a control entry: no two batches are adjacent.
         for entry in entries {
           switch entry {
-          case .operations(let batch, let acknowledgement):
-            operations.append(contentsOf: batch)
-            acknowledgements.append(acknowledgement)
+          case .operations(let operations, let acknowledgement):
+            commit(operations, acknowledgement, &counts, &insertLog)
           case .control(let body, let acknowledgement):
-            commit(operations, acknowledgements, &counts)
-            operations = []
-            acknowledgements = []
             do {
               try database.inDatabase(body)
               acknowledgement.complete(nil)
@@ -199,22 +288,28 @@ final class StoreWriter: Sendable {
             }
           }
         }
-        commit(operations, acknowledgements, &counts)
       }
     }
+    // Finalized before `close` closes the connection, on the connection's queue.
+    database.inDatabase { _ in insertLog = nil }
     finished.complete(nil)
   }
 
   private func commit(
-    _ operations: [StoreOperation], _ acknowledgements: [Acknowledgement], _ counts: inout [String: Int]
+    _ operations: [StoreOperation], _ acknowledgement: Acknowledgement, _ counts: inout [String: Int],
+    _ insertLog: inout Statement?
   ) {
-    guard !acknowledgements.isEmpty else { return }
     // Counts change only if the transaction commits.
     var newCounts = counts
     var deleted = 0
     do {
       try database.inDatabase { db in
-        try db.inTransaction(.immediate) {
+        // BEGIN and COMMIT as cached statements: GRDB's `inTransaction`
+        // runs them through its SQL-literal machinery, which parses and
+        // resolves them again at every commit (profiled: a good part of the
+        // writer's GRDB time at one or two messages a commit).
+        try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
+        do {
           var grown: Set<String> = []
           for operation in operations {
             if case .log(let record) = operation, record.kind == .message {
@@ -225,13 +320,18 @@ final class StoreWriter: Sendable {
               newCounts[record.channel, default: 0] += 1
               grown.insert(record.channel)
             }
-            try apply(operation, db)
+            try apply(operation, db, &insertLog)
           }
           for channel in grown where newCounts[channel, default: 0] > retention.messagesPerChannel + retention.slack {
             deleted += try prune(channel, db)
             newCounts[channel] = retention.messagesPerChannel
           }
-          return .commit
+          try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
+        } catch {
+          // SQLite may already have rolled back (disk full, I/O error);
+          // `rollback` checks, and ends the transaction otherwise.
+          try? db.rollback()
+          throw error
         }
       }
     } catch {
@@ -244,7 +344,8 @@ final class StoreWriter: Sendable {
           "error": "\(Self.describe(error))", "operations": "\(operations.count)",
           "refused": "\(refused.count)",
         ])
-      for acknowledgement in acknowledgements + refused { acknowledgement.complete(storeError) }
+      acknowledgement.complete(storeError)
+      for refused in refused { refused.complete(storeError) }
       return
     }
     counts = newCounts
@@ -252,16 +353,17 @@ final class StoreWriter: Sendable {
     operationsCommitted.add(operations.count, ordering: .relaxed)
     pruned.add(deleted, ordering: .relaxed)
     if queue.withLock({ $0.committed() }) { logger.notice("store writable again") }
-    for acknowledgement in acknowledgements { acknowledgement.complete(nil) }
+    acknowledgement.complete(nil)
   }
 
-  private func apply(_ operation: StoreOperation, _ db: Database) throws {
+  private func apply(_ operation: StoreOperation, _ db: Database, _ insertLog: inout Statement?) throws {
     switch operation {
     case .log(let record):
-      try db.cachedStatement(sql: "INSERT INTO log (seq, channel, kind, time, payload) VALUES (?, ?, ?, ?, ?)")
-        .execute(arguments: [
-          Int64(record.seq), record.channel, record.kind.rawValue, microseconds(record.time), record.payload,
-        ])
+      if insertLog == nil {
+        insertLog = try db.makeStatement(
+          sql: "INSERT INTO log (seq, channel, kind, time, payload) VALUES (?, ?, ?, ?, ?)")
+      }
+      try Self.insert(record, insertLog!, db)
     case .putAccount(let account):
       try db.cachedStatement(sql: "INSERT OR REPLACE INTO accounts VALUES (?, ?, ?, ?)")
         .execute(arguments: [account.nameKey, account.display, account.passwordHash, microseconds(account.created)])
@@ -292,6 +394,35 @@ final class StoreWriter: Sendable {
       try db.cachedStatement(
         sql: "INSERT INTO positions VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET seq = excluded.seq"
       ).execute(arguments: [account, Int64(seq)])
+    }
+  }
+
+  /// Inserts one log row with `statement` (the log's INSERT), binding its
+  /// values for the one step that uses them.
+  private static func insert(_ record: LogRecord, _ statement: Statement, _ db: Database) throws {
+    let handle = statement.sqliteStatement
+    sqlite3_reset(handle)
+    let payload = record.payload
+    let code = record.channel.withCString { channel in
+      payload.withUnsafeBytes { bytes -> CInt in
+        sqlite3_bind_int64(handle, 1, Int64(record.seq))
+        sqlite3_bind_text(handle, 2, channel, -1, nil)  // nil: SQLITE_STATIC, valid until the step below
+        sqlite3_bind_int64(handle, 3, record.kind.rawValue)
+        sqlite3_bind_int64(handle, 4, microseconds(record.time))
+        if let base = bytes.baseAddress, bytes.count > 0 {
+          sqlite3_bind_blob(handle, 5, base, CInt(bytes.count), nil)
+        } else {
+          sqlite3_bind_zeroblob(handle, 5, 0)
+        }
+        defer {
+          sqlite3_reset(handle)
+          sqlite3_clear_bindings(handle)
+        }
+        return sqlite3_step(handle)
+      }
+    }
+    guard code == SQLITE_DONE else {
+      throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
     }
   }
 

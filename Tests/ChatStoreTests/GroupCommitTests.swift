@@ -1,6 +1,7 @@
 import Dispatch
 import Foundation
 import GRDB
+import Synchronization
 import Testing
 
 @testable import ChatStore
@@ -55,6 +56,81 @@ struct GroupCommitTests {
     #expect(statistics.transactions < count / 2, "\(statistics)")
     #expect(try store.load().log.count == count)
     await store.close()
+  }
+
+  @Test("submissions within one commit window share one acknowledgement and one transaction")
+  func commitWindow() async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    // A window far longer than the waits below: only a full batch can end it.
+    let store = try openStore(directory) {
+      $0.commitWindow = .seconds(600)
+      $0.maxBatchOperations = 50
+    }
+    // An idle writer commits at once; that commit opens a window.
+    try await store.append([message(1)]).committed()
+    let before = store.statistics
+    let queued = (2...50).map { store.append([message(UInt64($0))]) }
+    #expect(queued.allSatisfy { $0 === queued[0] })
+    #expect(queued[0].outcome == nil)
+    #expect(store.statistics == before)
+    // The 50th operation fills the batch: the writer commits at once.
+    let last = store.append([message(51)])
+    #expect(last === queued[0])
+    try await last.committed()
+    let after = store.statistics
+    #expect(after.transactions - before.transactions == 1)
+    #expect(after.operations - before.operations == 50)
+    // The next window has its own acknowledgement.
+    let next = store.append([message(52)])
+    #expect(next !== last)
+    #expect(next.outcome == nil)
+    // Close does not wait for the window: what is queued is committed.
+    await store.close()
+    try await next.committed()
+    let reopened = try openStore(directory)
+    #expect(try reopened.load().log.map(\.seq) == Array(1...52))
+    await reopened.close()
+  }
+
+  @Test("a control entry runs without waiting for the window, after the batch queued before it")
+  func controlEntryEndsWindow() async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let store = try openStore(directory) { $0.commitWindow = .seconds(600) }
+    try await store.append([message(1)]).committed()
+    let queued = store.append([message(2), message(3)])
+    #expect(queued.outcome == nil)
+    let count = Mutex(-1)
+    try await store.runOnWriter { db in
+      let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM log") ?? 0
+      count.withLock { $0 = rows }
+    }.committed()
+    #expect(count.withLock { $0 } == 3)
+    try await queued.committed()
+    await store.close()
+  }
+
+  @Test("every waiter of a shared acknowledgement is resumed; a cancelled one leaves the others waiting")
+  func sharedAcknowledgementWaiters() async throws {
+    let pending = Acknowledgement()
+    let waiters = (0..<100).map { _ in Task { try await pending.committed() } }
+    let cancelled = Task { try await pending.committed() }
+    cancelled.cancel()
+    await #expect(throws: CancellationError.self) { try await cancelled.value }
+    #expect(pending.outcome == nil)
+    pending.complete(nil)
+    for waiter in waiters { try await waiter.value }
+    // Completed: a later wait returns at once; a second completion is ignored.
+    pending.complete(.closed)
+    try await pending.committed()
+
+    let failing = Acknowledgement()
+    let failed = (0..<10).map { _ in Task { try await failing.committed() } }
+    failing.complete(.unavailable("disk full"))
+    for waiter in failed {
+      await #expect(throws: StoreError.unavailable("disk full")) { try await waiter.value }
+    }
   }
 
   @Test("a full database fails the batch's acknowledgements and later appends, logs it, and recovers")
