@@ -51,6 +51,12 @@ let package = Package(
       path: "Sources/CNGHTTP2",
       providers: [.apt(["libnghttp2-dev"])]
     ),
+    // zlib's CRC-32 guards the message log's records (Debian: zlib1g-dev).
+    .systemLibrary(
+      name: "CZlib",
+      path: "Sources/CZlib",
+      providers: [.apt(["zlib1g-dev"])]
+    ),
     // A GRPCCore server transport on libnghttp2, driven by SwiftNIO: wire
     // only, no chat types.
     .target(
@@ -102,9 +108,8 @@ let package = Package(
     .target(
       name: "ChatStore",
       dependencies: [
+        "CZlib",
         .product(name: "GRDB", package: "GRDB.swift"),
-        // SQLite's C API, for the writer's hot INSERT.
-        .product(name: "GRDBSQLite", package: "GRDB.swift"),
         .product(name: "Logging", package: "swift-log"),
       ],
       swiftSettings: swiftSettings

@@ -13,12 +13,16 @@ struct StoreService: Service {
     try? await gracefulShutdown()
     await store.close()
     if let statistics = (store as? SQLiteStore)?.statistics {
-      // Operations per transaction show what the commit window batches.
+      // Records per write show what the message log's writes batch;
+      // operations per transaction what SQLite's commit window does.
       logger.info(
         "store closed",
         metadata: [
+          "log_writes": "\(statistics.logWrites)", "log_records": "\(statistics.logRecords)",
+          "failed_log_writes": "\(statistics.failedLogWrites)", "pruned": "\(statistics.pruned)",
+          "log_segments": "\(statistics.logSegments)", "log_bytes": "\(statistics.logBytes)",
           "transactions": "\(statistics.transactions)", "operations": "\(statistics.operations)",
-          "failed_transactions": "\(statistics.failedTransactions)", "pruned": "\(statistics.pruned)",
+          "failed_transactions": "\(statistics.failedTransactions)",
         ])
     } else {
       logger.info("store closed")

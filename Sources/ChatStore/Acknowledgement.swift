@@ -19,6 +19,8 @@ public final class Acknowledgement: Sendable {
     var nextID = 0
     /// nil while pending.
     var outcome: Result<Void, StoreError>?
+    /// Run once on completion, outside the lock (`all`).
+    var followers: [@Sendable (StoreError?) -> Void] = []
   }
 
   private let state: Mutex<State>
@@ -37,6 +39,36 @@ public final class Acknowledgement: Sendable {
   /// Already failed: what a store that cannot take operations returns.
   public static func failed(_ error: StoreError) -> Acknowledgement {
     Acknowledgement(done: error)
+  }
+
+  /// Completes when every one of `parts` has: with the first failure, if any.
+  /// (A submission whose operations go to both the message log and SQLite.)
+  public static func all(_ parts: [Acknowledgement]) -> Acknowledgement {
+    if parts.count == 1 { return parts[0] }
+    let combined = Acknowledgement()
+    let remaining = Mutex((count: parts.count, error: StoreError?.none))
+    for part in parts {
+      part.whenComplete { error in
+        let done = remaining.withLock { state -> (Bool, StoreError?) in
+          state.count -= 1
+          if state.error == nil { state.error = error }
+          return (state.count == 0, state.error)
+        }
+        if done.0 { combined.complete(done.1) }
+      }
+    }
+    return combined
+  }
+
+  /// Runs `body` once this completes (at once if it has).
+  func whenComplete(_ body: @escaping @Sendable (StoreError?) -> Void) {
+    let outcome = state.withLock { state -> Result<Void, StoreError>? in
+      if state.outcome == nil { state.followers.append(body) }
+      return state.outcome
+    }
+    if let outcome {
+      if case .failure(let error) = outcome { body(error) } else { body(nil) }
+    }
   }
 
   /// nil while pending; then `.success` or the failure.
@@ -99,12 +131,16 @@ public final class Acknowledgement: Sendable {
   /// Completes once (later calls are ignored); resumes every waiter, in the
   /// order they started waiting, outside the lock.
   func complete(_ error: StoreError?) {
-    let waiters = state.withLock { state -> [Waiter] in
-      guard state.outcome == nil else { return [] }
+    let (waiters, followers) = state.withLock { state -> ([Waiter], [@Sendable (StoreError?) -> Void]) in
+      guard state.outcome == nil else { return ([], []) }
       state.outcome = error.map { .failure($0) } ?? .success(())
-      defer { state.waiters = [] }
-      return state.waiters
+      defer {
+        state.waiters = []
+        state.followers = []
+      }
+      return (state.waiters, state.followers)
     }
+    for follower in followers { follower(error) }
     if let error {
       for waiter in waiters { waiter.continuation.resume(throwing: error) }
     } else {

@@ -9,9 +9,11 @@ import Synchronization
   import Darwin
 #endif
 
-/// The default store: `DIR/chat.sqlite` in WAL mode, written by one writer
-/// thread that commits everything pending in one transaction (group commit).
-/// See `docs/store-choice.md` for why GRDB and why these settings.
+/// The default store: the message log in append-only segment files
+/// (`DIR/log/`, see `MessageLog`), everything else (accounts, tokens,
+/// groups, memberships, positions) in `DIR/chat.sqlite` in WAL mode,
+/// written by one writer thread that commits everything pending in one
+/// transaction (group commit). See `docs/store-choice.md`.
 public final class SQLiteStore: Store {
   public struct Configuration: Sendable {
     /// What an acknowledged commit survives.
@@ -43,12 +45,19 @@ public final class SQLiteStore: Store {
     public var commitWindow: Duration
     /// A window ends early once this many operations are queued.
     public var maxBatchOperations: Int
+    /// The message log starts a new segment file past this size.
+    public var segmentBytes: UInt64
+    /// The message log's segments together may not grow past this: a size
+    /// limit, and how tests make a disk "full". nil: no limit.
+    public var maxLogBytes: UInt64?
 
     public init(
       directory: String, durability: Durability = .process, retention: Retention = Retention(),
       retryInterval: Duration = .seconds(1), maxPageCount: Int? = nil, commitWindow: Duration = .milliseconds(1),
-      maxBatchOperations: Int = 256
+      maxBatchOperations: Int = 256, segmentBytes: UInt64 = 64 << 20, maxLogBytes: UInt64? = nil
     ) {
+      self.segmentBytes = segmentBytes
+      self.maxLogBytes = maxLogBytes
       precondition(commitWindow >= .zero && maxBatchOperations > 0)
       self.commitWindow = commitWindow
       self.maxBatchOperations = maxBatchOperations
@@ -64,24 +73,19 @@ public final class SQLiteStore: Store {
   public let configuration: Configuration
   let directory: DataDirectory
   let database: DatabaseQueue
-  /// Read-only connections for History's older pages: in WAL mode they read
-  /// while the writer writes, and never hold up a commit.
-  private let reader: DatabasePool
   private let writer: StoreWriter
-  /// Retention's cut per channel as `readLog` last found it, with the
-  /// channel's newest message then (see `retainedFrom`).
-  private let cuts = Mutex<[String: (newestMessage: Int64, cut: Int64)]>([:])
+  let log: MessageLog
 
   private init(
     epoch: String, configuration: Configuration, directory: DataDirectory, database: DatabaseQueue,
-    reader: DatabasePool, writer: StoreWriter
+    writer: StoreWriter, log: MessageLog
   ) {
     self.epoch = epoch
     self.configuration = configuration
     self.directory = directory
     self.database = database
-    self.reader = reader
     self.writer = writer
+    self.log = log
   }
 
   /// Opens (or creates) the store in `configuration.directory` and starts its
@@ -96,12 +100,17 @@ public final class SQLiteStore: Store {
       try checkOwner(path)
       let database = try openDatabase(path, configuration)
       let epoch = try prepare(database, path: path)
-      let reader = try openReader(path)
+      try moveLegacyLog(database, directory: directory.path, configuration: configuration, epoch: epoch, logger: logger)
+      let log = try MessageLog.open(
+        MessageLog.Configuration(
+          directory: directory.path + "/log", epoch: epoch, syncEachWrite: configuration.durability == .machine,
+          retention: configuration.retention, segmentBytes: configuration.segmentBytes,
+          maxBytes: configuration.maxLogBytes, retryInterval: configuration.retryInterval),
+        logger: logger)
       let writer = StoreWriter(database: database, configuration: configuration, logger: logger)
       logger.info("store opened", metadata: ["path": "\(path)", "epoch": "\(epoch)"])
       return SQLiteStore(
-        epoch: epoch, configuration: configuration, directory: directory, database: database, reader: reader,
-        writer: writer)
+        epoch: epoch, configuration: configuration, directory: directory, database: database, writer: writer, log: log)
     } catch {
       directory.release()
       throw error
@@ -143,17 +152,6 @@ public final class SQLiteStore: Store {
     }
     do {
       return try DatabaseQueue(path: path, configuration: options)
-    } catch {
-      throw refusal(error, path: path)
-    }
-  }
-
-  private static func openReader(_ path: String) throws(StoreError) -> DatabasePool {
-    var options = GRDB.Configuration()
-    options.readonly = true
-    options.maximumReaderCount = 2
-    do {
-      return try DatabasePool(path: path, configuration: options)
     } catch {
       throw refusal(error, path: path)
     }
@@ -219,64 +217,78 @@ public final class SQLiteStore: Store {
   }
 
   public func load() throws(StoreError) -> StoredState {
+    var state = try readTables()
+    state.log = try log.load()
+    return state
+  }
+
+  /// The tables, and each channel's newest records from the message log's
+  /// index: a restart reads a bounded tail, not the whole retained log.
+  public func loadTail(eventsPerChannel: Int) throws(StoreError) -> StoredState {
+    var state = try readTables()
+    state.log = try log.loadTail(eventsPerChannel: eventsPerChannel)
+    return state
+  }
+
+  private func readTables() throws(StoreError) -> StoredState {
     do {
-      return try database.read { db in
-        var state = try Self.tables(db, epoch: epoch)
-        state.log.reserveCapacity(try Int.fetchOne(db, sql: "SELECT count(*) FROM log") ?? 0)
-        let rows = try Row.fetchCursor(db, sql: "SELECT seq, channel, kind, time, payload FROM log ORDER BY seq")
-        while let row = try rows.next() {
-          state.log.append(
-            LogRecord(
-              seq: UInt64(row[0] as Int64), channel: row[1], kind: LogRecord.Kind(rawValue: row[2]) ?? .message,
-              time: date(row[3]), payload: row[4]))
-        }
-        return state
-      }
+      return try database.read { db in try Self.tables(db, epoch: epoch) }
     } catch {
       throw Self.refusal(error, path: directory.databasePath)
     }
   }
 
-  /// The tables, and one indexed query per channel for its newest rows: a
-  /// restart reads a bounded tail, not the whole retained log.
-  public func loadTail(eventsPerChannel: Int) throws(StoreError) -> StoredState {
+  /// Stores from before the message log kept it in table `log`. Its rows
+  /// move to segment files once: written to `log.new`, synced, renamed to
+  /// `log`, then the rows are deleted. Until they are deleted the rows are
+  /// the truth, so a move a crash interrupted is done again from them.
+  private static func moveLegacyLog(
+    _ database: DatabaseQueue, directory: String, configuration: Configuration, epoch: String, logger: Logger
+  ) throws(StoreError) {
+    let path = directory + "/chat.sqlite"
+    let target = directory + "/log"
+    let staging = directory + "/log.new"
     do {
-      return try database.read { db in
-        var state = try Self.tables(db, epoch: epoch)
-        // The distinct channels, one index seek each (a skip scan of log_by_channel).
-        let channels = try String.fetchAll(
-          db,
-          sql: """
-            WITH RECURSIVE channels(name) AS (
-              SELECT min(channel) FROM log
-              UNION ALL
-              SELECT (SELECT min(channel) FROM log WHERE channel > name) FROM channels WHERE name IS NOT NULL)
-            SELECT name FROM channels WHERE name IS NOT NULL
-            """)
-        // Channels' rows are interleaved in the table, so the tails share
-        // pages: a page cache that holds them all reads each page once (the
-        // default 2 MiB read the newest pages again for every channel).
-        let cacheSize = try Int.fetchOne(db, sql: "PRAGMA cache_size") ?? -2000
-        try db.execute(sql: "PRAGMA cache_size = -131072")
-        defer { try? db.execute(sql: "PRAGMA cache_size = \(cacheSize)") }
-        let newest = try db.makeStatement(
-          sql: "SELECT seq, kind, time, payload FROM log WHERE channel = ? ORDER BY seq DESC LIMIT ?")
-        var rows: [LogRecord] = []
-        for channel in channels {
-          rows.removeAll(keepingCapacity: true)
-          let cursor = try Row.fetchCursor(newest, arguments: [channel, eventsPerChannel + 1])
-          while let row = try cursor.next() {
-            rows.append(
-              LogRecord(
-                seq: UInt64(row[0] as Int64), channel: channel, kind: LogRecord.Kind(rawValue: row[1]) ?? .message,
-                time: date(row[2]), payload: row[3]))
-          }
-          state.log.append(contentsOf: rows.reversed())
-        }
-        return state
+      guard try database.read({ db in try Int.fetchOne(db, sql: "SELECT count(*) FROM log") ?? 0 }) > 0 else { return }
+      for stale in [staging, target] where FileManager.default.fileExists(atPath: stale) {
+        try FileManager.default.removeItem(atPath: stale)
       }
+      try MessageLog.makeDirectory(staging)
+      var segment = try LogSegment.create(directory: staging, number: 1, epoch: epoch)
+      var size = UInt64(LogFrame.segmentHeaderSize)
+      var buffer: [UInt8] = []
+      var moved = 0
+      func drain() throws {
+        guard !buffer.isEmpty else { return }
+        if size > UInt64(LogFrame.segmentHeaderSize) && size + UInt64(buffer.count) > configuration.segmentBytes {
+          try segment.sync()
+          segment = try LogSegment.create(directory: staging, number: segment.number + 1, epoch: epoch)
+          size = UInt64(LogFrame.segmentHeaderSize)
+        }
+        try segment.write(buffer, at: size)
+        size += UInt64(buffer.count)
+        buffer.removeAll(keepingCapacity: true)
+      }
+      try database.read { db in
+        let rows = try Row.fetchCursor(db, sql: "SELECT seq, channel, kind, time, payload FROM log ORDER BY seq")
+        while let row = try rows.next() {
+          let payload: Data = row[4]
+          LogFrame.append(
+            seq: UInt64(row[0] as Int64), kind: UInt8(row[2] as Int64), time: row[3], channel: row[1], payload: payload,
+            to: &buffer)
+          moved += 1
+          if buffer.count >= 1 << 20 { try drain() }
+        }
+      }
+      try drain()
+      try segment.sync()
+      syncDirectory(staging)
+      guard rename(staging, target) == 0 else { throw StoreError.unavailable("cannot rename \(staging): \(errnoText())") }
+      syncDirectory(directory)
+      try database.write { db in try db.execute(sql: "DELETE FROM log") }
+      logger.notice("message log moved out of SQLite into segment files", metadata: ["records": "\(moved)"])
     } catch {
-      throw Self.refusal(error, path: directory.databasePath)
+      throw refusal(error, path: path)
     }
   }
 
@@ -302,66 +314,14 @@ public final class SQLiteStore: Store {
     return state
   }
 
-  /// Two indexed queries on a read-only connection, once what was submitted
-  /// before the call is committed (the registry may have let go of an event
-  /// whose commit is still queued).
+  /// From the message log's index and segments, once what was submitted
+  /// before the call is written.
   public func readLog(
     _ channel: String, after: UInt64, before: UInt64, newestFirst: Bool, limit: Int, messagesPerChannel: Int
   ) async throws(StoreError) -> LogPage {
-    do {
-      // A barrier: runs on the writer thread once everything queued before
-      // it is committed (or failed: then it is not on the disk to read, and
-      // the read goes on with what is). No transaction of its own, and not
-      // a trial write for a failing store.
-      try await writer.control { _ in }.waitUntimed()
-    } catch let error as StoreError {
-      throw error
-    } catch {
-      throw .unavailable("the read was cancelled")
-    }
-    let lower = Int64(clamping: after)
-    let upper = Int64(clamping: before)
-    let order = newestFirst ? "DESC" : "ASC"
-    do {
-      return try await reader.read { db in
-        let retainedFrom = try retainedFrom(channel, messagesPerChannel, db)
-        let rows = try Row.fetchAll(
-          db.cachedStatement(
-            sql: """
-              SELECT seq, kind, time, payload FROM log
-              WHERE channel = ? AND seq > ? AND seq < ? ORDER BY seq \(order) LIMIT ?
-              """),
-          arguments: [channel, max(lower, retainedFrom - 1), upper, limit])
-        let records = rows.map { row in
-          LogRecord(
-            seq: UInt64(row[0] as Int64), channel: channel, kind: LogRecord.Kind(rawValue: row[1]) ?? .message,
-            time: date(row[2]), payload: row[3])
-        }
-        return LogPage(records: records, retainedAfter: UInt64(max(retainedFrom - 1, 0)))
-      }
-    } catch {
-      throw .unavailable(Self.describe(error))
-    }
-  }
-
-  /// Where retention's rule starts the channel (pruning lags behind it): its
-  /// `messagesPerChannel`th newest message, or 0 if it has fewer. Finding it
-  /// walks that many entries of log_messages, so it is kept per channel while
-  /// the channel's newest message stays the same: messages are only added
-  /// above it, pruning with the same limit deletes only below the cut, and
-  /// deleting the channel deletes its newest message too.
-  private func retainedFrom(_ channel: String, _ messagesPerChannel: Int, _ db: Database) throws -> Int64 {
-    let newest =
-      try Int64.fetchOne(
-        db.cachedStatement(sql: "SELECT max(seq) FROM log WHERE channel = ? AND kind = 1"), arguments: [channel]) ?? 0
-    let cacheable = messagesPerChannel == configuration.retention.messagesPerChannel
-    if cacheable, let known = cuts.withLock({ $0[channel] }), known.newestMessage == newest { return known.cut }
-    let cut =
-      try Int64.fetchOne(
-        db.cachedStatement(sql: "SELECT seq FROM log WHERE channel = ? AND kind = 1 ORDER BY seq DESC LIMIT 1 OFFSET ?"),
-        arguments: [channel, messagesPerChannel - 1]) ?? 0
-    if cacheable { cuts.withLock { $0[channel] = (newest, cut) } }
-    return cut
+    try await log.readLog(
+      channel, after: after, before: before, newestFirst: newestFirst, limit: limit,
+      messagesPerChannel: messagesPerChannel)
   }
 
   /// SQLite's sentence for the error.
@@ -371,26 +331,58 @@ public final class SQLiteStore: Store {
   }
 
   public func submit(_ operations: [StoreOperation]) -> Acknowledgement {
-    writer.submit(operations)
+    let submission = enqueue(operations)
+    if submission.needsWake { wakeWriter() }
+    return submission.acknowledgement
   }
 
+  /// Log records and channel deletions go to the message log, the rest to
+  /// SQLite's writer; a submission with both is acknowledged once both are.
   public func enqueue(_ operations: [StoreOperation]) -> StoreSubmission {
-    writer.enqueue(operations)
+    var items: [MessageLog.Item] = []
+    var others: [StoreOperation] = []
+    for operation in operations {
+      switch operation {
+      case .log(let record): items.append(.record(record))
+      case .deleteChannel(let channel): items.append(.tombstone(channel: channel, seq: nil))
+      default: others.append(operation)
+      }
+    }
+    if others.isEmpty && !items.isEmpty {
+      let (acknowledgement, needsFlush) = log.enqueue(items)
+      return StoreSubmission(acknowledgement: acknowledgement, needsWake: needsFlush)
+    }
+    let stored = writer.enqueue(others)
+    // An empty submission is done once everything submitted before it is, in both.
+    if items.isEmpty && !operations.isEmpty { return stored }
+    let (logged, needsFlush) = log.enqueue(items)
+    return StoreSubmission(
+      acknowledgement: .all([logged, stored.acknowledgement]), needsWake: needsFlush || stored.needsWake)
   }
 
+  /// Writes the message log's queued records on this thread (unless another
+  /// caller is writing them), and wakes SQLite's writer if it is owed a wake.
   public func wakeWriter() {
-    writer.wakeWriter()
+    log.flush()
+    writer.signalIfNeeded()
   }
 
   public func close() async {
+    await log.close()
     await writer.close()
-    try? reader.close()
     try? database.close()
     directory.release()
   }
 
   /// What the writer did so far.
-  public var statistics: StoreStatistics { writer.statistics }
+  public var statistics: StoreStatistics {
+    let sqlite = writer.statistics
+    let log = log.statistics
+    return StoreStatistics(
+      transactions: sqlite.transactions, operations: sqlite.operations, failedTransactions: sqlite.failedTransactions,
+      logWrites: log.writes, logRecords: log.records, failedLogWrites: log.failedWrites, pruned: log.pruned,
+      logSegments: log.segments, logBytes: log.bytes, compactions: log.compactions)
+  }
 
   /// Runs `body` on the writer thread, between two batches (tests: pausing
   /// the writer, changing a pragma).
@@ -400,14 +392,25 @@ public final class SQLiteStore: Store {
 }
 
 public struct StoreStatistics: Sendable, Equatable {
-  /// Transactions the writer committed.
+  /// Transactions SQLite's writer committed.
   public var transactions: Int
   /// Operations in them.
   public var operations: Int
   /// Transactions that failed (their operations' acknowledgements failed).
   public var failedTransactions: Int
-  /// Log rows deleted by retention.
+  /// Writes to the message log (each one `pwrite` of one or more records).
+  public var logWrites: Int
+  /// Records and tombstones in them.
+  public var logRecords: Int
+  /// Writes to the message log that failed.
+  public var failedLogWrites: Int
+  /// Log records retention dropped.
   public var pruned: Int
+  /// The message log's segment files now, and their bytes.
+  public var logSegments: Int
+  public var logBytes: UInt64
+  /// Segments compaction copied out and deleted.
+  public var compactions: Int
 }
 
 /// Times are stored in whole microseconds since 1970.

@@ -44,6 +44,12 @@ enum Schema {
       // History pages read from the store (a partial index: messages only).
       try db.execute(sql: "CREATE INDEX log_messages ON log (channel, seq) WHERE kind = 1")
     }
+    migrator.registerMigration("v3") { db in
+      // The log moved to the message log's segment files (SQLiteStore moves
+      // the rows of older stores there when it opens them): its table only
+      // ever empties now, and needs no indexes.
+      try db.execute(sql: "DROP INDEX log_messages; DROP INDEX log_by_channel")
+    }
     return migrator
   }
 }

@@ -1,7 +1,6 @@
 import Dispatch
 import Foundation
 import GRDB
-import GRDBSQLite
 import Logging
 import Synchronization
 
@@ -176,17 +175,17 @@ final class StoreWriter: Sendable {
   /// Completed by the writer thread as it exits.
   private let finished = Acknowledgement()
   private let database: DatabaseQueue
-  private let retention: Retention
   private let logger: Logger
 
   private let transactions = Atomic<Int>(0)
   private let operationsCommitted = Atomic<Int>(0)
   private let failedTransactions = Atomic<Int>(0)
-  private let pruned = Atomic<Int>(0)
+  /// A submission found the writer parked: the caller signals it once
+  /// it released the registry's lock (`signalIfNeeded`).
+  private let signalOwed = Atomic<Bool>(false)
 
   init(database: DatabaseQueue, configuration: SQLiteStore.Configuration, logger: Logger) {
     self.database = database
-    self.retention = configuration.retention
     self.logger = logger
     let window = configuration.commitWindow.components
     self.queue = Mutex(
@@ -208,6 +207,7 @@ final class StoreWriter: Sendable {
   func enqueue(_ operations: [StoreOperation]) -> StoreSubmission {
     switch queue.withLock({ $0.submit(operations) }) {
     case .queued(let acknowledgement, let wakeWriter):
+      if wakeWriter { signalOwed.store(true, ordering: .releasing) }
       return StoreSubmission(acknowledgement: acknowledgement, needsWake: wakeWriter)
     case .refused(let error):
       return StoreSubmission(acknowledgement: .failed(error), needsWake: false)
@@ -215,7 +215,15 @@ final class StoreWriter: Sendable {
   }
 
   func wakeWriter() {
+    signalOwed.store(false, ordering: .relaxed)
     wake.signal()
+  }
+
+  /// Signals the writer if a submission owes it a signal.
+  func signalIfNeeded() {
+    if signalOwed.load(ordering: .acquiring), signalOwed.exchange(false, ordering: .acquiringAndReleasing) {
+      wake.signal()
+    }
   }
 
   func control(_ body: @escaping @Sendable (Database) throws -> Void) -> Acknowledgement {
@@ -238,12 +246,12 @@ final class StoreWriter: Sendable {
     }
   }
 
-  var statistics: StoreStatistics {
-    StoreStatistics(
-      transactions: transactions.load(ordering: .relaxed),
-      operations: operationsCommitted.load(ordering: .relaxed),
-      failedTransactions: failedTransactions.load(ordering: .relaxed),
-      pruned: pruned.load(ordering: .relaxed))
+  /// Transactions committed, operations in them, transactions failed.
+  var statistics: (transactions: Int, operations: Int, failedTransactions: Int) {
+    (
+      transactions.load(ordering: .relaxed), operationsCommitted.load(ordering: .relaxed),
+      failedTransactions.load(ordering: .relaxed)
+    )
   }
 
   // MARK: The writer thread
@@ -252,16 +260,6 @@ final class StoreWriter: Sendable {
     // Set from the thread itself: Foundation on Linux drops a name set
     // before `start()`, and the system takes at most 15 bytes.
     Thread.current.name = "chat-store-wr"
-    // Each channel's message count, for retention: counted the first time
-    // the channel is written to after startup (counting every channel at
-    // startup took seconds with a million rows). Only this thread reads or
-    // writes it: no lock.
-    var counts: [String: Int] = [:]
-    // The log's INSERT, prepared once and bound through SQLite's C API:
-    // GRDB's `execute(arguments:)` (argument arrays, validation, its
-    // per-statement bookkeeping) cost as much as SQLite's own insert in the
-    // writer's profile. Only this thread uses it, inside `inDatabase`.
-    var insertLog: Statement?
     loop: while true {
       switch queue.withLock({ $0.next(now: .now()) }) {
       case .park:
@@ -278,7 +276,7 @@ final class StoreWriter: Sendable {
         for entry in entries {
           switch entry {
           case .operations(let operations, let acknowledgement):
-            commit(operations, acknowledgement, &counts, &insertLog)
+            commit(operations, acknowledgement)
           case .control(let body, let acknowledgement):
             do {
               try database.inDatabase(body)
@@ -290,18 +288,10 @@ final class StoreWriter: Sendable {
         }
       }
     }
-    // Finalized before `close` closes the connection, on the connection's queue.
-    database.inDatabase { _ in insertLog = nil }
     finished.complete(nil)
   }
 
-  private func commit(
-    _ operations: [StoreOperation], _ acknowledgement: Acknowledgement, _ counts: inout [String: Int],
-    _ insertLog: inout Statement?
-  ) {
-    // Counts change only if the transaction commits.
-    var newCounts = counts
-    var deleted = 0
+  private func commit(_ operations: [StoreOperation], _ acknowledgement: Acknowledgement) {
     do {
       try database.inDatabase { db in
         // BEGIN and COMMIT as cached statements: GRDB's `inTransaction`
@@ -310,22 +300,7 @@ final class StoreWriter: Sendable {
         // writer's GRDB time at one or two messages a commit).
         try db.cachedStatement(sql: "BEGIN IMMEDIATE TRANSACTION").execute()
         do {
-          var grown: Set<String> = []
-          for operation in operations {
-            if case .log(let record) = operation, record.kind == .message {
-              // Counted before the row goes in.
-              if newCounts[record.channel] == nil {
-                newCounts[record.channel] = try messageCount(record.channel, db)
-              }
-              newCounts[record.channel, default: 0] += 1
-              grown.insert(record.channel)
-            }
-            try apply(operation, db, &insertLog)
-          }
-          for channel in grown where newCounts[channel, default: 0] > retention.messagesPerChannel + retention.slack {
-            deleted += try prune(channel, db)
-            newCounts[channel] = retention.messagesPerChannel
-          }
+          for operation in operations { try apply(operation, db) }
           try db.cachedStatement(sql: "COMMIT TRANSACTION").execute()
         } catch {
           // SQLite may already have rolled back (disk full, I/O error);
@@ -348,22 +323,17 @@ final class StoreWriter: Sendable {
       for refused in refused { refused.complete(storeError) }
       return
     }
-    counts = newCounts
     transactions.add(1, ordering: .relaxed)
     operationsCommitted.add(operations.count, ordering: .relaxed)
-    pruned.add(deleted, ordering: .relaxed)
     if queue.withLock({ $0.committed() }) { logger.notice("store writable again") }
     acknowledgement.complete(nil)
   }
 
-  private func apply(_ operation: StoreOperation, _ db: Database, _ insertLog: inout Statement?) throws {
+  private func apply(_ operation: StoreOperation, _ db: Database) throws {
     switch operation {
-    case .log(let record):
-      if insertLog == nil {
-        insertLog = try db.makeStatement(
-          sql: "INSERT INTO log (seq, channel, kind, time, payload) VALUES (?, ?, ?, ?, ?)")
-      }
-      try Self.insert(record, insertLog!, db)
+    case .log, .deleteChannel:
+      // The message log's (SQLiteStore sends them there, never here).
+      assertionFailure("a log operation reached the SQLite writer")
     case .putAccount(let account):
       try db.cachedStatement(sql: "INSERT OR REPLACE INTO accounts VALUES (?, ?, ?, ?)")
         .execute(arguments: [account.nameKey, account.display, account.passwordHash, microseconds(account.created)])
@@ -384,8 +354,6 @@ final class StoreWriter: Sendable {
     case .addMember(let group, let account, let since):
       try db.cachedStatement(sql: "INSERT OR IGNORE INTO memberships VALUES (?, ?, ?, NULL)")
         .execute(arguments: [group, account, Int64(since)])
-    case .deleteChannel(let channel):
-      try db.cachedStatement(sql: "DELETE FROM log WHERE channel = ?").execute(arguments: [channel])
     case .endMember(let group, let account, let until):
       try db.cachedStatement(
         sql: "UPDATE memberships SET until = ? WHERE group_key = ? AND account = ? AND until IS NULL"
@@ -395,54 +363,6 @@ final class StoreWriter: Sendable {
         sql: "INSERT INTO positions VALUES (?, ?) ON CONFLICT (account) DO UPDATE SET seq = excluded.seq"
       ).execute(arguments: [account, Int64(seq)])
     }
-  }
-
-  /// Inserts one log row with `statement` (the log's INSERT), binding its
-  /// values for the one step that uses them.
-  private static func insert(_ record: LogRecord, _ statement: Statement, _ db: Database) throws {
-    let handle = statement.sqliteStatement
-    sqlite3_reset(handle)
-    let payload = record.payload
-    let code = record.channel.withCString { channel in
-      payload.withUnsafeBytes { bytes -> CInt in
-        sqlite3_bind_int64(handle, 1, Int64(record.seq))
-        sqlite3_bind_text(handle, 2, channel, -1, nil)  // nil: SQLITE_STATIC, valid until the step below
-        sqlite3_bind_int64(handle, 3, record.kind.rawValue)
-        sqlite3_bind_int64(handle, 4, microseconds(record.time))
-        if let base = bytes.baseAddress, bytes.count > 0 {
-          sqlite3_bind_blob(handle, 5, base, CInt(bytes.count), nil)
-        } else {
-          sqlite3_bind_zeroblob(handle, 5, 0)
-        }
-        defer {
-          sqlite3_reset(handle)
-          sqlite3_clear_bindings(handle)
-        }
-        return sqlite3_step(handle)
-      }
-    }
-    guard code == SQLITE_DONE else {
-      throw DatabaseError(resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
-    }
-  }
-
-  /// The messages the channel holds (before this transaction's own rows are inserted).
-  private func messageCount(_ channel: String, _ db: Database) throws -> Int {
-    try Int.fetchOne(
-      db.cachedStatement(sql: "SELECT count(*) FROM log WHERE channel = ? AND kind = ?"),
-      arguments: [channel, LogRecord.Kind.message.rawValue]) ?? 0
-  }
-
-  /// Deletes what the channel logged before its newest `messagesPerChannel`
-  /// messages; returns how many rows went.
-  private func prune(_ channel: String, _ db: Database) throws -> Int {
-    try db.cachedStatement(
-      sql: """
-        DELETE FROM log WHERE channel = ?1 AND seq < (
-          SELECT seq FROM log WHERE channel = ?1 AND kind = ?2 ORDER BY seq DESC LIMIT 1 OFFSET ?3)
-        """
-    ).execute(arguments: [channel, LogRecord.Kind.message.rawValue, retention.messagesPerChannel - 1])
-    return db.changesCount
   }
 
   /// SQLite's sentence for the error ("database or disk is full", …).

@@ -8,33 +8,28 @@ import Testing
 
 @Suite("SQLite store: group commit, failures, retention")
 struct GroupCommitTests {
-  @Test("appends queued while the writer is busy commit in one transaction")
+  @Test("records queued before a flush are written by one caller in one write, in order")
   func batches() async throws {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
     let store = try openStore(directory)
-    // Hold the writer inside a control entry until every append is queued.
-    let entered = Acknowledgement()
-    let gate = DispatchSemaphore(value: 0)
-    let held = store.runOnWriter { _ in
-      entered.complete(nil)
-      _ = gate.wait(timeout: .now() + 10)
-    }
-    try await entered.committed()
     let before = store.statistics
-    let acknowledgements = (1...1000).map { store.append([message(UInt64($0), "g\($0 % 7)")]) }
-    #expect(acknowledgements.allSatisfy { $0.outcome == nil })
-    gate.signal()
-    try await held.committed()
-    for acknowledgement in acknowledgements { try await acknowledgement.committed() }
+    // What the registry does under its lock: queue, without writing.
+    let submissions = (1...1000).map { store.enqueue([.log(message(UInt64($0), "g\($0 % 7)"))]) }
+    #expect(submissions.allSatisfy { $0.needsWake && $0.acknowledgement === submissions[0].acknowledgement })
+    #expect(submissions[0].acknowledgement.outcome == nil)
+    // What it does after releasing it: one caller writes everything queued.
+    store.wakeWriter()
+    #expect(submissions[0].acknowledgement.outcome.map { (try? $0.get()) != nil } == true)
     let after = store.statistics
-    #expect(after.transactions - before.transactions == 1)
-    #expect(after.operations - before.operations == 1000)
+    #expect(after.logWrites - before.logWrites == 1)
+    #expect(after.logRecords - before.logRecords == 1000)
+    #expect(after.transactions == before.transactions)
     #expect(try store.load().log.map(\.seq) == Array(1...1000))
     await store.close()
   }
 
-  @Test("appends from many concurrent callers share transactions")
+  @Test("appends from many concurrent callers are each written once and all acknowledged")
   func concurrentCallersShare() async throws {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
@@ -51,10 +46,9 @@ struct GroupCommitTests {
       try await group.waitForAll()
     }
     let statistics = store.statistics
-    #expect(statistics.operations == count)
-    // Eight callers each waiting for their commit: about eight appends a transaction.
-    #expect(statistics.transactions < count / 2, "\(statistics)")
-    #expect(try store.load().log.count == count)
+    #expect(statistics.logRecords == count)
+    #expect(statistics.logWrites <= count)
+    #expect(try store.load().log.map(\.seq) == Array(1...UInt64(count)))
     await store.close()
   }
 
@@ -68,28 +62,28 @@ struct GroupCommitTests {
       $0.maxBatchOperations = 50
     }
     // An idle writer commits at once; that commit opens a window.
-    try await store.append([message(1)]).committed()
+    try await store.submit([position(1)]).committed()
     let before = store.statistics
-    let queued = (2...50).map { store.append([message(UInt64($0))]) }
+    let queued = (2...50).map { store.submit([position(UInt64($0))]) }
     #expect(queued.allSatisfy { $0 === queued[0] })
     #expect(queued[0].outcome == nil)
     #expect(store.statistics == before)
     // The 50th operation fills the batch: the writer commits at once.
-    let last = store.append([message(51)])
+    let last = store.submit([position(51)])
     #expect(last === queued[0])
     try await last.committed()
     let after = store.statistics
     #expect(after.transactions - before.transactions == 1)
     #expect(after.operations - before.operations == 50)
     // The next window has its own acknowledgement.
-    let next = store.append([message(52)])
+    let next = store.submit([position(52)])
     #expect(next !== last)
     #expect(next.outcome == nil)
     // Close does not wait for the window: what is queued is committed.
     await store.close()
     try await next.committed()
     let reopened = try openStore(directory)
-    #expect(try reopened.load().log.map(\.seq) == Array(1...52))
+    #expect(try reopened.load().positions.count == 52)
     await reopened.close()
   }
 
@@ -98,12 +92,12 @@ struct GroupCommitTests {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
     let store = try openStore(directory) { $0.commitWindow = .seconds(600) }
-    try await store.append([message(1)]).committed()
-    let queued = store.append([message(2), message(3)])
+    try await store.submit([position(1)]).committed()
+    let queued = store.submit([position(2), position(3)])
     #expect(queued.outcome == nil)
     let count = Mutex(-1)
     try await store.runOnWriter { db in
-      let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM log") ?? 0
+      let rows = try Int.fetchOne(db, sql: "SELECT count(*) FROM positions") ?? 0
       count.withLock { $0 = rows }
     }.committed()
     #expect(count.withLock { $0 } == 3)
@@ -133,19 +127,19 @@ struct GroupCommitTests {
     }
   }
 
-  @Test("a full database fails the batch's acknowledgements and later appends, logs it, and recovers")
+  @Test("a full database fails the batch's acknowledgements and later submissions, logs it, and recovers")
   func writeFailureAndRecovery() async throws {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
     let (logger, logs) = testLogger()
     let store = try openStore(directory, logger: logger) { $0.retryInterval = .seconds(2) }
-    try await store.append([message(1)]).committed()
+    try await store.submit([account(1)]).committed()
     let pages = try await store.database.read { db in try Int.fetchOne(db, sql: "PRAGMA page_count") ?? 0 }
     // What a full disk looks like to SQLite: no page can be added.
     try await store.runOnWriter { db in try db.execute(sql: "PRAGMA max_page_count = \(pages)") }.committed()
 
-    let big = (2...200).map { message(UInt64($0), text: String(repeating: "x", count: 4000)) }
-    let failed = store.append(big)
+    let big = (2...200).map { account($0, hashBytes: 4000) }
+    let failed = store.submit(big)
     await #expect(throws: StoreError.self) { try await failed.committed() }
     guard case .failure(.unavailable(let reason)) = failed.outcome else {
       Issue.record("expected unavailable, got \(String(describing: failed.outcome))")
@@ -155,7 +149,7 @@ struct GroupCommitTests {
     #expect(StoreError.unavailable(reason).message.contains("cannot be written"))
     #expect(logs.entries.contains { $0.level == .error && $0.message.description.contains("store write failed") })
     // Refused at once while the store is failing.
-    let refused = store.append([message(201)])
+    let refused = store.submit([account(201)])
     #expect(refused.outcome.map { (try? $0.get()) == nil } == true)
     #expect(store.statistics.failedTransactions == 1)
 
@@ -165,7 +159,7 @@ struct GroupCommitTests {
     var recovered = false
     while !recovered && ContinuousClock.now < deadline {
       do {
-        try await store.append([message(202)]).committed()
+        try await store.submit([account(202)]).committed()
         recovered = true
       } catch StoreError.unavailable {
         // Still inside the retry interval: wait for it (the interval is the event here).
@@ -175,8 +169,49 @@ struct GroupCommitTests {
     #expect(recovered)
     #expect(logs.entries.contains { $0.message.description == "store writable again" })
     // What was acknowledged is there; what failed is not.
-    #expect(try store.load().log.map(\.seq) == [1, 202])
+    #expect(try store.load().accounts.map(\.nameKey) == ["a1", "a202"])
     await store.close()
+  }
+
+  @Test("a full message log fails the write's acknowledgements and later appends, logs it, keeps nothing of them, and recovers")
+  func logFullAndRecovery() async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let (logger, logs) = testLogger()
+    let store = try openStore(directory, logger: logger) { $0.retryInterval = .milliseconds(200) }
+    try await store.append([message(1)]).committed()
+    store.log.setLimit(store.statistics.logBytes + 1000)
+    let big = (2...20).map { message(UInt64($0), text: String(repeating: "x", count: 4000)) }
+    let failed = store.append(big)
+    guard case .failure(.unavailable(let reason)) = failed.outcome else {
+      Issue.record("expected unavailable, got \(String(describing: failed.outcome))")
+      return
+    }
+    #expect(reason.contains("full"), "\(reason)")
+    #expect(logs.entries.contains { $0.level == .error && $0.message.description.contains("message log write failed") })
+    let refused = store.append([message(21)])
+    #expect(refused.outcome.map { (try? $0.get()) == nil } == true)
+    #expect(store.statistics.failedLogWrites == 1)
+
+    store.log.setLimit(nil)
+    let deadline = ContinuousClock.now + .seconds(10)
+    var recovered = false
+    while !recovered && ContinuousClock.now < deadline {
+      do {
+        try await store.append([message(22)]).committed()
+        recovered = true
+      } catch StoreError.unavailable {
+        // Still inside the retry interval: wait for it (the interval is the event here).
+        try await Task.sleep(for: .milliseconds(50))
+      }
+    }
+    #expect(recovered)
+    #expect(logs.entries.contains { $0.message.description == "message log writable again" })
+    #expect(try store.load().log.map(\.seq) == [1, 22])
+    await store.close()
+    let reopened = try openStore(directory)
+    #expect(try reopened.load().log.map(\.seq) == [1, 22])
+    await reopened.close()
   }
 
   @Test("appends after close fail with closed; what was queued before close is committed")

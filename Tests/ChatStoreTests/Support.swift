@@ -57,3 +57,15 @@ func storeError(_ body: () throws -> Void) -> StoreError? {
     return error as? StoreError
   }
 }
+
+/// An operation SQLite's writer commits (not the message log's).
+func position(_ index: UInt64) -> StoreOperation {
+  .setPosition(account: "a\(index)", seq: index)
+}
+
+func account(_ index: UInt64, hashBytes: Int = 16) -> StoreOperation {
+  .putAccount(
+    AccountRecord(
+      nameKey: "a\(index)", display: "A\(index)", passwordHash: Data(repeating: 7, count: hashBytes),
+      created: Date(timeIntervalSince1970: 1_700_000_000)))
+}

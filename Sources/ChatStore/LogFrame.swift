@@ -1,0 +1,136 @@
+import CZlib
+import Foundation
+
+/// The message log's on-disk format.
+///
+/// A segment file starts with `magic` and the store's epoch (32 ASCII hex
+/// digits), then holds frames back to back. A frame is a little-endian
+/// `u32` body length, the body's `u32` CRC-32, and the body: `u64` seq,
+/// `u8` kind, `i64` time (microseconds since 1970), `u16` channel length,
+/// the channel's UTF-8 bytes, then the payload (the rest).
+///
+/// A tombstone frame (kind `tombstoneKind`, empty payload) deletes its
+/// channel's records with a seq at or below its own, wherever they lie:
+/// the rule does not depend on the order of frames, so compaction may move
+/// frames between segments freely.
+enum LogFrame {
+  static let magic = Array("CHATLOG1".utf8)
+  static let epochLength = 32
+  static var segmentHeaderSize: Int { magic.count + epochLength }
+  /// Length and CRC.
+  static let prefixSize = 8
+  /// seq, kind, time, channel length.
+  static let fixedBodySize = 19
+  static let tombstoneKind: UInt8 = 0x7F
+  /// A frame's largest body: a payload is at most the registry's message
+  /// size, far below this; a larger length is damage, not data.
+  static let maxBodySize = 64 << 20
+
+  /// The segment header for `epoch`.
+  static func segmentHeader(epoch: String) -> [UInt8] {
+    magic + Array(epoch.utf8.prefix(epochLength))
+  }
+
+  /// Appends one frame to `buffer`; returns its length (prefix included).
+  @discardableResult
+  static func append(
+    seq: UInt64, kind: UInt8, time: Int64, channel: String, payload: Data, to buffer: inout [UInt8]
+  ) -> Int {
+    var channel = channel
+    return channel.withUTF8 { channelBytes in
+      payload.withUnsafeBytes { payloadBytes in
+        append(seq: seq, kind: kind, time: time, channel: UnsafeRawBufferPointer(channelBytes), payload: payloadBytes, to: &buffer)
+      }
+    }
+  }
+
+  static func append(
+    seq: UInt64, kind: UInt8, time: Int64, channel: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer,
+    to buffer: inout [UInt8]
+  ) -> Int {
+    let channelLength = min(channel.count, Int(UInt16.max))
+    let bodyLength = fixedBodySize + channelLength + payload.count
+    let start = buffer.count
+    buffer.reserveCapacity(start + prefixSize + bodyLength)
+    appendInteger(UInt32(bodyLength), to: &buffer)
+    appendInteger(UInt32(0), to: &buffer)  // the CRC, filled in below
+    appendInteger(seq, to: &buffer)
+    buffer.append(kind)
+    appendInteger(UInt64(bitPattern: time), to: &buffer)
+    appendInteger(UInt16(channelLength), to: &buffer)
+    buffer.append(contentsOf: channel.prefix(channelLength))
+    buffer.append(contentsOf: payload)
+    let crc = buffer.withUnsafeBytes { bytes in
+      checksum(UnsafeRawBufferPointer(rebasing: bytes[(start + prefixSize)...]))
+    }
+    withUnsafeBytes(of: crc.littleEndian) { crcBytes in
+      for (index, byte) in crcBytes.enumerated() { buffer[start + 4 + index] = byte }
+    }
+    return prefixSize + bodyLength
+  }
+
+  static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
+    guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
+    return UInt32(truncatingIfNeeded: crc32(0, base.assumingMemoryBound(to: Bytef.self), uInt(bytes.count)))
+  }
+
+  private static func appendInteger<T: FixedWidthInteger>(_ value: T, to buffer: inout [UInt8]) {
+    withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
+  }
+
+  /// One frame read back: where its parts are within the bytes it was parsed from.
+  struct Parsed {
+    var seq: UInt64
+    var kind: UInt8
+    var time: Int64
+    var channel: Range<Int>
+    var payload: Range<Int>
+    /// The whole frame, prefix included.
+    var frame: Range<Int>
+  }
+
+  enum ParseResult {
+    case frame(Parsed)
+    /// Nothing more: the bytes end exactly here.
+    case end
+    /// A frame that is cut short or fails its checksum at this offset.
+    case damaged(String)
+  }
+
+  /// Parses the frame at `offset` of `bytes`.
+  static func parse(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> ParseResult {
+    if offset == bytes.count { return .end }
+    guard bytes.count - offset >= prefixSize else { return .damaged("a record's header is cut short") }
+    let bodyLength = Int(load(UInt32.self, bytes, offset))
+    let crc = load(UInt32.self, bytes, offset + 4)
+    guard bodyLength >= fixedBodySize, bodyLength <= maxBodySize else {
+      return .damaged("a record's length (\(bodyLength)) is impossible")
+    }
+    let bodyStart = offset + prefixSize
+    guard bytes.count - bodyStart >= bodyLength else { return .damaged("a record is cut short") }
+    let body = UnsafeRawBufferPointer(rebasing: bytes[bodyStart..<(bodyStart + bodyLength)])
+    guard checksum(body) == crc else { return .damaged("a record fails its checksum") }
+    let channelLength = Int(load(UInt16.self, bytes, bodyStart + 17))
+    guard fixedBodySize + channelLength <= bodyLength else { return .damaged("a record's channel overruns it") }
+    let channelStart = bodyStart + fixedBodySize
+    return .frame(
+      Parsed(
+        seq: load(UInt64.self, bytes, bodyStart),
+        kind: bytes[bodyStart + 8],
+        time: Int64(bitPattern: load(UInt64.self, bytes, bodyStart + 9)),
+        channel: channelStart..<(channelStart + channelLength),
+        payload: (channelStart + channelLength)..<(bodyStart + bodyLength),
+        frame: offset..<(bodyStart + bodyLength)))
+  }
+
+  private static func load<T: FixedWidthInteger>(_: T.Type, _ bytes: UnsafeRawBufferPointer, _ offset: Int) -> T {
+    T(littleEndian: bytes.loadUnaligned(fromByteOffset: offset, as: T.self))
+  }
+
+  /// The record a parsed frame holds (not for tombstones).
+  static func record(_ parsed: Parsed, channel: String, in bytes: UnsafeRawBufferPointer) -> LogRecord {
+    LogRecord(
+      seq: parsed.seq, channel: channel, kind: LogRecord.Kind(rawValue: Int64(parsed.kind)) ?? .message,
+      time: date(parsed.time), payload: Data(bytes[parsed.payload]))
+  }
+}

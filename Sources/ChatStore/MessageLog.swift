@@ -1,0 +1,654 @@
+import Foundation
+import Logging
+import Synchronization
+
+#if canImport(Glibc)
+  import Glibc
+#elseif canImport(Darwin)
+  import Darwin
+#endif
+
+/// The log of Message / MemberJoined / MemberLeft events: append-only
+/// segment files (`DIR/log/NNNNNNNNNN.log`, see `LogFrame`) and an index of
+/// them in memory.
+///
+/// Why not rows in SQLite: a row and its index entries cost 40–80 µs of
+/// writer CPU per message here (B-tree inserts, the WAL's page copies, the
+/// writer thread's hand-offs), against a goal of 3. An append is a `pwrite`
+/// of frames already laid out.
+///
+/// Group commit without a thread: the registry queues records under its
+/// lock (`enqueue`, an array append), and the caller, once it released that
+/// lock, calls `flush()`, which writes everything queued in one `pwrite` on
+/// the caller's own thread, unless another caller is already writing: that
+/// one writes the queued records too, before it stops (flat combining). So
+/// a lone SendMessage is answered with no thread hop, and under load one
+/// write carries many. A write is in the kernel's page cache when it
+/// returns, which is what `kill -9` leaves intact (`syncEachWrite` adds an
+/// `fdatasync` per write for power loss).
+final class MessageLog: Sendable {
+  struct Configuration: Sendable {
+    var directory: String
+    var epoch: String
+    var syncEachWrite: Bool
+    var retention: Retention
+    /// A segment is closed once a write would take it past this size.
+    var segmentBytes: UInt64
+    /// All segments together may not grow past this (a size limit, and how
+    /// tests make a disk "full"); nil: no limit.
+    var maxBytes: UInt64?
+    var retryInterval: Duration
+  }
+
+  enum Item: Sendable {
+    case record(LogRecord)
+    /// Deletes the channel's records logged so far; `seq` nil: up to the
+    /// newest seq written (a compaction copy names the seq it had).
+    case tombstone(channel: String, seq: UInt64?)
+    /// A live frame compaction copies out of segment `from`.
+    case relocated(channel: String, seq: UInt64, kind: UInt8, frame: [UInt8], from: UInt32)
+  }
+
+  private struct Queue {
+    var pending: [Item] = []
+    var pendingAcknowledgement: Acknowledgement?
+    /// The batch being written, completed before the next one is taken.
+    var inFlight: Acknowledgement?
+    /// Someone is writing: it takes what is queued before it stops.
+    var flushing = false
+    var closed = false
+    /// Set by a failed write: submissions are refused until `retryAt`,
+    /// then one batch is let through to try the disk again.
+    var failure: (error: StoreError, retryAt: ContinuousClock.Instant)?
+    let retryInterval: Duration
+
+    enum Queued {
+      case queued(Acknowledgement, needsFlush: Bool)
+      case refused(StoreError)
+    }
+
+    mutating func enqueue(_ items: [Item], bypassing: Bool = false) -> Queued {
+      if closed && !bypassing { return .refused(.closed) }
+      // Nothing to write: done once what was queued before is.
+      if items.isEmpty { return .queued(barrier ?? .committed, needsFlush: pendingAcknowledgement != nil && !flushing) }
+      if let current = failure, !bypassing {
+        let now = ContinuousClock.now
+        guard now >= current.retryAt else { return .refused(current.error) }
+        failure = (current.error, now + retryInterval)
+      }
+      let acknowledgement = pendingAcknowledgement ?? Acknowledgement()
+      pendingAcknowledgement = acknowledgement
+      pending.append(contentsOf: items)
+      return .queued(acknowledgement, needsFlush: !flushing)
+    }
+
+    /// The next batch to write: for a caller that is not writing yet, only
+    /// if nobody is; for the writer, until nothing is queued.
+    mutating func take(writing: Bool) -> (items: [Item], acknowledgement: Acknowledgement)? {
+      if flushing && !writing { return nil }
+      inFlight = nil
+      guard !pending.isEmpty, let acknowledgement = pendingAcknowledgement else {
+        flushing = false
+        return nil
+      }
+      flushing = true
+      inFlight = acknowledgement
+      defer {
+        pending = []
+        pendingAcknowledgement = nil
+      }
+      return (pending, acknowledgement)
+    }
+
+    /// Stops writing (a writer handing over); true if something is queued.
+    mutating func release() -> Bool {
+      flushing = false
+      inFlight = nil
+      return !pending.isEmpty
+    }
+
+    /// Records a failed write; returns the acknowledgements of what was
+    /// queued meanwhile, to fail without trying it.
+    mutating func failed(_ error: StoreError) -> [Acknowledgement] {
+      failure = (error, ContinuousClock.now + retryInterval)
+      guard let acknowledgement = pendingAcknowledgement else { return [] }
+      pending = []
+      pendingAcknowledgement = nil
+      return [acknowledgement]
+    }
+
+    mutating func succeeded() -> Bool {
+      defer { failure = nil }
+      return failure != nil
+    }
+
+    /// What a reader waits for to see everything queued before it.
+    var barrier: Acknowledgement? { pendingAcknowledgement ?? inFlight }
+  }
+
+  /// The segment being appended to: only whoever holds `Queue.flushing`
+  /// writes to it (the lock is uncontended; compaction syncs through it).
+  private struct Output {
+    var current: LogSegment
+    var size: UInt64
+    /// The largest seq written, for tombstones.
+    var lastSeq: UInt64
+  }
+
+  /// The segments, the index, and their sizes.
+  private struct Files {
+    var segments: [UInt32: LogSegment]
+    var sizes: [UInt32: UInt64]
+    var index: LogIndex
+    var totalBytes: UInt64
+    var compacting = false
+    /// Completed when the running compaction ends: what `close` waits for.
+    var compactionDone: Acknowledgement?
+    /// No compaction starts once the log is closing.
+    var closing = false
+    var compactions = 0
+  }
+
+  let configuration: Configuration
+  private let logger: Logger
+  private let queue: Mutex<Queue>
+  private let output: Mutex<Output>
+  private let files: Mutex<Files>
+  /// `configuration.maxBytes`, changeable while running (tests); 0: none.
+  private let limit: Atomic<UInt64>
+  private let writes = Atomic<Int>(0)
+  private let recordsWritten = Atomic<Int>(0)
+  private let failedWrites = Atomic<Int>(0)
+
+  private init(configuration: Configuration, logger: Logger, output: Output, files: Files) {
+    self.configuration = configuration
+    self.logger = logger
+    self.queue = Mutex(Queue(retryInterval: configuration.retryInterval))
+    self.output = Mutex(output)
+    self.files = Mutex(files)
+    self.limit = Atomic(configuration.maxBytes ?? 0)
+  }
+
+  /// Changes the size limit (tests: a disk that fills up and frees again).
+  func setLimit(_ bytes: UInt64?) {
+    limit.store(bytes ?? 0, ordering: .relaxed)
+  }
+
+  // MARK: Writing
+
+  /// Queues items to be written in this order; see the type's comment.
+  func enqueue(_ items: [Item]) -> (acknowledgement: Acknowledgement, needsFlush: Bool) {
+    switch queue.withLock({ $0.enqueue(items) }) {
+    case .queued(let acknowledgement, let needsFlush): (acknowledgement, needsFlush)
+    case .refused(let error): (.failed(error), false)
+    }
+  }
+
+  /// Writes what is queued on this thread, unless someone else is writing.
+  func flush() {
+    var writing = false
+    var rounds = 0
+    while let batch = queue.withLock({ $0.take(writing: writing) }) {
+      writing = true
+      write(batch.items, batch.acknowledgement)
+      rounds += 1
+      // A caller is not kept writing for others forever: after a few
+      // rounds the rest is handed to a thread of its own.
+      if rounds == 8 {
+        if queue.withLock({ $0.release() }) { DispatchQueue.global().async { self.flush() } }
+        return
+      }
+    }
+  }
+
+  /// Waits until everything queued before the call is written (or failed).
+  func barrier() async throws(StoreError) {
+    let (closed, waitFor) = queue.withLock { ($0.closed && !$0.flushing && $0.pending.isEmpty, $0.barrier) }
+    if closed { throw .closed }
+    guard let acknowledgement = waitFor else { return }
+    flush()
+    do {
+      try await acknowledgement.waitUntimed()
+    } catch StoreError.closed {
+      throw .closed
+    } catch is StoreError {
+      // Failed: not on the disk, so the read goes on without it.
+    } catch {
+      throw .unavailable("the read was cancelled")
+    }
+  }
+
+  private func write(_ items: [Item], _ acknowledgement: Acknowledgement) {
+    do {
+      let rotated = try append(items)
+      writes.add(1, ordering: .relaxed)
+      recordsWritten.add(items.count, ordering: .relaxed)
+      if queue.withLock({ $0.succeeded() }) { logger.notice("message log writable again") }
+      acknowledgement.complete(nil)
+      if rotated { scheduleCompaction() }
+    } catch {
+      let refused = queue.withLock { $0.failed(error) }
+      failedWrites.add(1, ordering: .relaxed)
+      logger.error(
+        "message log write failed: failing its callers until a write succeeds",
+        metadata: ["error": "\(error.reason)", "records": "\(items.count)", "refused": "\(refused.count)"])
+      acknowledgement.complete(error)
+      for refused in refused { refused.complete(error) }
+    }
+  }
+
+  /// Lays the items out as frames, writes them with one `pwrite`, then
+  /// indexes them. Returns true if a segment was closed.
+  private func append(_ items: [Item]) throws(StoreError) -> Bool {
+    struct Placed {
+      var channel: String
+      var seq: UInt64
+      var kind: UInt8
+      var offset: Int
+      var length: Int
+      var from: UInt32?
+    }
+    var buffer: [UInt8] = []
+    var placed: [Placed] = []
+    placed.reserveCapacity(items.count)
+    var tombstones: [LogIndex.Tombstone] = []
+    var lastSeq = output.withLock { $0.lastSeq }
+    for item in items {
+      let offset = buffer.count
+      switch item {
+      case .record(let record):
+        let length = LogFrame.append(
+          seq: record.seq, kind: UInt8(record.kind.rawValue), time: microseconds(record.time),
+          channel: record.channel, payload: record.payload, to: &buffer)
+        placed.append(Placed(channel: record.channel, seq: record.seq, kind: UInt8(record.kind.rawValue), offset: offset, length: length))
+        lastSeq = max(lastSeq, record.seq)
+      case .tombstone(let channel, let seq):
+        let upTo = seq ?? lastSeq
+        LogFrame.append(seq: upTo, kind: LogFrame.tombstoneKind, time: 0, channel: channel, payload: Data(), to: &buffer)
+        tombstones.append(LogIndex.Tombstone(channel: channel, seq: upTo))
+      case .relocated(let channel, let seq, let kind, let frame, let from):
+        buffer.append(contentsOf: frame)
+        placed.append(Placed(channel: channel, seq: seq, kind: kind, offset: offset, length: frame.count, from: from))
+      }
+    }
+    let count = UInt64(buffer.count)
+    let (segment, base, rotated) = try output.withLock { output throws(StoreError) -> (UInt32, UInt64, Bool) in
+      var rotated = false
+      if output.size > UInt64(LogFrame.segmentHeaderSize) && output.size + count > configuration.segmentBytes {
+        try rotate(&output)
+        rotated = true
+      }
+      let limit = self.limit.load(ordering: .relaxed)
+      if limit > 0, files.withLock({ $0.totalBytes }) + count > limit {
+        throw .unavailable("the message log is full: it may not grow past \(limit) bytes")
+      }
+      do throws(StoreError) {
+        try output.current.write(buffer, at: output.size)
+        if configuration.syncEachWrite { try output.current.sync() }
+      } catch {
+        // No partial frame stays behind for the next write to follow.
+        output.current.truncate(to: output.size)
+        throw error
+      }
+      let base = output.size
+      output.size += count
+      output.lastSeq = lastSeq
+      return (output.current.number, base, rotated)
+    }
+    files.withLock { files in
+      files.totalBytes += count
+      files.sizes[segment] = base + count
+      var grown: Set<String> = []
+      for item in placed {
+        let entry = LogIndex.Entry(
+          seq: item.seq, kind: item.kind, segment: segment, offset: base + UInt64(item.offset), length: UInt32(item.length))
+        if let from = item.from {
+          _ = files.index.relocate(item.channel, seq: item.seq, from: from, to: entry)
+        } else {
+          files.index.add(item.channel, entry)
+          if item.kind == UInt8(LogRecord.Kind.message.rawValue) { grown.insert(item.channel) }
+        }
+      }
+      for tombstone in tombstones {
+        files.index.delete(tombstone.channel, upTo: tombstone.seq)
+        files.index.tombstones[segment, default: []].append(tombstone)
+      }
+      let retention = configuration.retention
+      for channel in grown {
+        files.index.prune(channel, keeping: retention.messagesPerChannel, slack: retention.slack)
+      }
+    }
+    return rotated
+  }
+
+  /// Closes the current segment (synced once, so the kernel holds at most
+  /// one segment unsynced) and starts the next.
+  private func rotate(_ output: inout Output) throws(StoreError) {
+    try output.current.sync()
+    let next = try LogSegment.create(
+      directory: configuration.directory, number: output.current.number + 1, epoch: configuration.epoch)
+    syncDirectory(configuration.directory)
+    let header = UInt64(LogFrame.segmentHeaderSize)
+    files.withLock { files in
+      files.segments[next.number] = next
+      files.sizes[next.number] = header
+      files.totalBytes += header
+    }
+    output.current = next
+    output.size = header
+  }
+
+  // MARK: Compaction
+
+  /// Starts compacting a closed segment that is at least half dead, if none
+  /// is being compacted.
+  private func scheduleCompaction() {
+    let candidate = files.withLock { files -> UInt32? in
+      guard !files.compacting, !files.closing else { return nil }
+      let current = files.segments.keys.max() ?? 0
+      let header = Int(LogFrame.segmentHeaderSize)
+      let found = files.segments.keys.sorted().first { number in
+        number != current
+          && files.index.liveBytes[number, default: 0] * 2 <= Int(files.sizes[number, default: 0]) - header
+      }
+      if found != nil {
+        files.compacting = true
+        files.compactionDone = Acknowledgement()
+      }
+      return found
+    }
+    guard let candidate else { return }
+    Task.detached { await self.compact(candidate) }
+  }
+
+  /// Copies the segment's live frames (and, unless it is the oldest, its
+  /// tombstones) to the current segment, then deletes it.
+  private func compact(_ number: UInt32) async {
+    // The next candidate is looked for only after a segment went: one that
+    // could not be emptied is not retried until the next rotation.
+    var removed = false
+    defer {
+      let done = files.withLock { files -> Acknowledgement? in
+        files.compacting = false
+        defer { files.compactionDone = nil }
+        return files.compactionDone
+      }
+      done?.complete(nil)
+      if removed { scheduleCompaction() }
+    }
+    let (segment, live, tombstones, oldest) = files.withLock { files in
+      (
+        files.segments[number], files.index.entries(in: number), files.index.tombstones[number] ?? [],
+        files.segments.keys.min() == number
+      )
+    }
+    guard let segment else { return }
+    var items: [Item] = []
+    do {
+      for (channel, entry) in live {
+        let frame = try segment.read(at: entry.offset, length: Int(entry.length))
+        items.append(.relocated(channel: channel, seq: entry.seq, kind: entry.kind, frame: frame, from: number))
+      }
+    } catch {
+      logger.error("message log compaction failed", metadata: ["segment": "\(segment.path)", "error": "\(error.reason)"])
+      return
+    }
+    if !oldest {
+      items += tombstones.map { Item.tombstone(channel: $0.channel, seq: $0.seq) }
+    }
+    if !items.isEmpty {
+      guard case .queued(let acknowledgement, _) = queue.withLock({ $0.enqueue(items, bypassing: true) }) else { return }
+      flush()
+      do {
+        try await acknowledgement.waitUntimed()
+        // The copies are synced before the originals go.
+        try output.withLock { output throws(StoreError) in try output.current.sync() }
+      } catch {
+        logger.error("message log compaction failed", metadata: ["segment": "\(segment.path)", "error": "\(error)"])
+        return
+      }
+    }
+    removed = files.withLock { files -> Bool in
+      // Everything live was copied (or died meanwhile); a segment still
+      // holding live bytes is kept.
+      guard files.index.liveBytes[number, default: 0] <= 0 else { return false }
+      files.segments[number] = nil
+      files.totalBytes -= files.sizes.removeValue(forKey: number) ?? 0
+      files.index.liveBytes[number] = nil
+      files.index.tombstones[number] = nil
+      files.compactions += 1
+      return true
+    }
+    if removed {
+      unlink(segment.path)
+      logger.debug("message log segment compacted", metadata: ["segment": "\(segment.path)", "copied": "\(live.count)"])
+    }
+  }
+
+  // MARK: Reading
+
+  /// Every retained record, by seq (tests, and stores that load everything).
+  func load() throws(StoreError) -> [LogRecord] {
+    let located = files.withLock { files in
+      files.index.channels.flatMap { channel, log in
+        log.entries.map { (channel, $0, files.segments[$0.segment]) }
+      }
+    }
+    return try read(located).sorted { $0.seq < $1.seq }
+  }
+
+  /// Each channel's newest `count` records, and one more when it has older
+  /// ones; grouped by channel (in key order), each in seq order.
+  func loadTail(eventsPerChannel count: Int) throws(StoreError) -> [LogRecord] {
+    let located = files.withLock { files in
+      files.index.channels.keys.sorted().flatMap { channel in
+        files.index.channels[channel]!.entries.suffix(count + 1).map { (channel, $0, files.segments[$0.segment]) }
+      }
+    }
+    return try read(located)
+  }
+
+  /// History's pages older than the registry holds: see `Store.readLog`.
+  func readLog(
+    _ channel: String, after: UInt64, before: UInt64, newestFirst: Bool, limit: Int, messagesPerChannel: Int
+  ) async throws(StoreError) -> LogPage {
+    try await barrier()
+    let (located, cut) = files.withLock { files -> ([(String, LogIndex.Entry, LogSegment?)], UInt64) in
+      guard let log = files.index.channels[channel] else { return ([], 0) }
+      let cut = log.cut(keepingMessages: messagesPerChannel)
+      let lower = max(after, cut == 0 ? 0 : cut - 1)
+      let inRange = log.entries.lazy.filter { $0.seq > lower && $0.seq < before }
+      let chosen = newestFirst ? Array(inRange.reversed().prefix(limit)) : Array(inRange.prefix(limit))
+      return (chosen.map { (channel, $0, files.segments[$0.segment]) }, cut)
+    }
+    return LogPage(records: try read(located), retainedAfter: cut == 0 ? 0 : cut - 1)
+  }
+
+  /// Reads the located frames, outside every lock.
+  private func read(_ located: [(String, LogIndex.Entry, LogSegment?)]) throws(StoreError) -> [LogRecord] {
+    var records: [LogRecord] = []
+    records.reserveCapacity(located.count)
+    for (channel, entry, segment) in located {
+      guard let segment else { throw .unavailable("the message log lost a segment it indexes") }
+      let frame = try segment.read(at: entry.offset, length: Int(entry.length))
+      let record = frame.withUnsafeBytes { bytes -> LogRecord? in
+        guard case .frame(let parsed) = LogFrame.parse(bytes, at: 0) else { return nil }
+        return LogFrame.record(parsed, channel: channel, in: bytes)
+      }
+      guard let record else { throw .unavailable("\(segment.path) is damaged at offset \(entry.offset)") }
+      records.append(record)
+    }
+    return records
+  }
+
+  // MARK: Closing and figures
+
+  /// Lets a running compaction finish (none starts after), writes what is
+  /// queued, refuses what comes later, syncs.
+  func close() async {
+    let compaction = files.withLock { files -> Acknowledgement? in
+      files.closing = true
+      return files.compactionDone
+    }
+    try? await compaction?.waitUntimed()
+    queue.withLock { $0.closed = true }
+    while let pending = queue.withLock({ $0.barrier }) {
+      flush()
+      try? await pending.waitUntimed()
+    }
+    try? output.withLock { output throws(StoreError) in try output.current.sync() }
+  }
+
+  struct Statistics: Sendable, Equatable {
+    var writes: Int
+    var records: Int
+    var failedWrites: Int
+    var pruned: Int
+    var segments: Int
+    var bytes: UInt64
+    var compactions: Int
+  }
+
+  var statistics: Statistics {
+    files.withLock { files in
+      Statistics(
+        writes: writes.load(ordering: .relaxed), records: recordsWritten.load(ordering: .relaxed),
+        failedWrites: failedWrites.load(ordering: .relaxed), pruned: files.index.pruned,
+        segments: files.segments.count, bytes: files.totalBytes, compactions: files.compactions)
+    }
+  }
+
+  /// The largest seq the log holds or deleted (the registry continues after it).
+  var lastSeq: UInt64 { output.withLock { $0.lastSeq } }
+}
+
+// MARK: Opening
+
+extension MessageLog {
+  /// Opens the log in `configuration.directory` (creating it), reading every
+  /// segment to rebuild the index. A torn frame at the end of the last
+  /// segment (a write cut short by a crash) is cut off; damage anywhere
+  /// else, or a segment of another store, refuses to start.
+  static func open(_ configuration: Configuration, logger: Logger) throws(StoreError) -> MessageLog {
+    let directory = configuration.directory
+    try makeDirectory(directory)
+    var numbers: [UInt32]
+    do {
+      numbers = try FileManager.default.contentsOfDirectory(atPath: directory)
+        .compactMap(LogSegment.number(ofFile:)).sorted()
+    } catch {
+      throw .dataDirectory(path: directory, reason: "cannot list it: \(error.localizedDescription)")
+    }
+    if numbers.isEmpty {
+      _ = try LogSegment.create(directory: directory, number: 1, epoch: configuration.epoch)
+      syncDirectory(directory)
+      numbers = [1]
+    }
+    var files = Files(segments: [:], sizes: [:], index: LogIndex(), totalBytes: 0)
+    var deletions: [String: UInt64] = [:]
+    var lastSeq: UInt64 = 0
+    for number in numbers {
+      let segment = try LogSegment.open(directory: directory, number: number)
+      let size = try scan(
+        segment, last: number == numbers.last, configuration: configuration, logger: logger,
+        into: &files.index, deletions: &deletions, lastSeq: &lastSeq)
+      files.segments[number] = segment
+      files.sizes[number] = size
+      files.totalBytes += size
+    }
+    for (channel, seq) in deletions { files.index.delete(channel, upTo: seq) }
+    let keep = configuration.retention.messagesPerChannel
+    for channel in Array(files.index.channels.keys) { files.index.prune(channel, keeping: keep, slack: 0) }
+    files.index.pruned = 0
+    let current = files.segments[numbers.last!]!
+    let output = Output(current: current, size: files.sizes[current.number]!, lastSeq: lastSeq)
+    let log = MessageLog(configuration: configuration, logger: logger, output: output, files: files)
+    log.scheduleCompaction()
+    return log
+  }
+
+  /// Reads one segment into the index; returns its size (after cutting off
+  /// a torn end).
+  private static func scan(
+    _ segment: LogSegment, last: Bool, configuration: Configuration, logger: Logger, into index: inout LogIndex,
+    deletions: inout [String: UInt64], lastSeq: inout UInt64
+  ) throws(StoreError) -> UInt64 {
+    let size = try segment.size()
+    let header = LogFrame.segmentHeader(epoch: configuration.epoch)
+    if size < UInt64(header.count) {
+      // A segment whose creation a crash interrupted: only the last can be.
+      guard last else { throw .corrupt(path: segment.path, detail: "it is shorter than its header") }
+      segment.truncate(to: 0)
+      try segment.write(header, at: 0)
+      return UInt64(header.count)
+    }
+    let bytes = try segment.read(at: 0, length: Int(size))
+    guard bytes.starts(with: LogFrame.magic) else {
+      throw .foreign(path: segment.path, detail: "it is not a chat message log segment")
+    }
+    guard bytes.prefix(header.count).elementsEqual(header) else {
+      throw .foreign(path: segment.path, detail: "it belongs to another store (its epoch differs)")
+    }
+    var offset = header.count
+    var damage: String?
+    let kept = bytes.withUnsafeBytes { bytes -> Int in
+      while true {
+        switch LogFrame.parse(bytes, at: offset) {
+        case .end:
+          return offset
+        case .damaged(let reason):
+          guard last else {
+            damage = "\(reason) at offset \(offset)"
+            return offset
+          }
+          logger.warning(
+            "message log: cut off a torn record at the end of the last segment",
+            metadata: ["segment": "\(segment.path)", "offset": "\(offset)", "bytes": "\(bytes.count - offset)", "reason": "\(reason)"])
+          return offset
+        case .frame(let parsed):
+          let channel = String(decoding: bytes[parsed.channel], as: UTF8.self)
+          lastSeq = max(lastSeq, parsed.seq)
+          if parsed.kind == LogFrame.tombstoneKind {
+            deletions[channel] = max(deletions[channel] ?? 0, parsed.seq)
+            index.tombstones[segment.number, default: []].append(LogIndex.Tombstone(channel: channel, seq: parsed.seq))
+          } else {
+            index.add(
+              channel,
+              LogIndex.Entry(
+                seq: parsed.seq, kind: parsed.kind, segment: segment.number, offset: UInt64(parsed.frame.lowerBound),
+                length: UInt32(parsed.frame.count)))
+          }
+          offset = parsed.frame.upperBound
+        }
+      }
+    }
+    if let damage { throw .corrupt(path: segment.path, detail: damage) }
+    if kept < bytes.count { segment.truncate(to: UInt64(kept)) }
+    return UInt64(kept)
+  }
+
+  static func makeDirectory(_ directory: String) throws(StoreError) {
+    do {
+      try FileManager.default.createDirectory(
+        atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    } catch {
+      throw .dataDirectory(path: directory, reason: "it could not be created: \(error.localizedDescription)")
+    }
+  }
+}
+
+/// Makes a file's creation, rename or removal in `directory` durable.
+func syncDirectory(_ directory: String) {
+  let fd = systemOpen(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+  guard fd >= 0 else { return }
+  _ = fsync(fd)
+  systemClose(fd)
+}
+
+extension StoreError {
+  /// The reason of an `unavailable`, or the whole message.
+  var reason: String {
+    if case .unavailable(let reason) = self { return reason }
+    return message
+  }
+}
