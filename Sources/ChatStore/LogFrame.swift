@@ -100,9 +100,13 @@ enum LogFrame {
   /// Parses the frame at `offset` of `bytes`.
   static func parse(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> ParseResult {
     if offset == bytes.count { return .end }
-    guard bytes.count - offset >= prefixSize else { return .damaged("a record's header is cut short") }
+    guard bytes.count - offset >= prefixSize else {
+      return bytes[offset...].allSatisfy { $0 == 0 } ? .end : .damaged("a record's header is cut short")
+    }
     let bodyLength = Int(load(UInt32.self, bytes, offset))
     let crc = load(UInt32.self, bytes, offset + 4)
+    // Zeros: the allocated, never written part of the segment being appended to.
+    if bodyLength == 0 && crc == 0 { return .end }
     guard bodyLength >= fixedBodySize, bodyLength <= maxBodySize else {
       return .damaged("a record's length (\(bodyLength)) is impossible")
     }

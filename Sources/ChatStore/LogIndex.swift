@@ -60,7 +60,7 @@ struct LogIndex {
   var channels: [String: Channel] = [:]
   var liveBytes: [UInt32: Int] = [:]
   var tombstones: [UInt32: [Tombstone]] = [:]
-  /// Records retention dropped.
+  /// Records retention dropped (not those of deleted channels).
   var pruned = 0
 
   mutating func add(_ channel: String, _ entry: Entry) {
@@ -74,7 +74,7 @@ struct LogIndex {
   mutating func prune(_ channel: String, keeping count: Int, slack: Int) {
     guard let log = channels[channel], log.messages > count + slack else { return }
     let cut = log.cut(keepingMessages: count)
-    drop(channel) { $0.seq < cut }
+    pruned += drop(channel) { $0.seq < cut }
   }
 
   /// Deletes the channel's records with a seq at or below `seq` (a tombstone).
@@ -82,17 +82,19 @@ struct LogIndex {
     drop(channel) { $0.seq <= seq }
   }
 
-  /// Drops the leading entries `isGone` holds for (entries are in seq order).
-  private mutating func drop(_ channel: String, while isGone: (Entry) -> Bool) {
-    guard var log = channels.removeValue(forKey: channel) else { return }
+  /// Drops the leading entries `isGone` holds for (entries are in seq
+  /// order); returns how many.
+  @discardableResult
+  private mutating func drop(_ channel: String, while isGone: (Entry) -> Bool) -> Int {
+    guard var log = channels.removeValue(forKey: channel) else { return 0 }
     let end = log.entries.firstIndex { !isGone($0) } ?? log.entries.count
     for entry in log.entries[..<end] {
       liveBytes[entry.segment, default: 0] -= Int(entry.length)
       if entry.kind == UInt8(LogRecord.Kind.message.rawValue) { log.messages -= 1 }
     }
-    pruned += end
     log.entries.removeFirst(end)
     if !log.entries.isEmpty { channels[channel] = log }
+    return end
   }
 
   /// Points the entry of `seq` at its copy, if it is still where compaction

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 #if canImport(Glibc)
   import Glibc
@@ -10,10 +11,31 @@ import Foundation
 /// reader that looked it up keeps it (and its descriptor) alive even if
 /// compaction removes it meanwhile, so a `pread` never lands on a reused
 /// descriptor.
+///
+/// Appends go through a shared mapping of the file (`store`), one window of
+/// `windowSize` bytes at a time: a `memcpy` into it is in the kernel's page
+/// cache at once, which is what survives `kill -9`, with no system call per
+/// append. The file is allocated ahead (`allocate`), so the mapping never
+/// touches a block the disk does not have (no SIGBUS on a full disk: the
+/// allocation fails instead, with ENOSPC).
 final class LogSegment: Sendable {
+  static let windowSize = 1 << 20
+
+  /// The mapped window: only the log's writer (under its output lock) uses it.
+  private struct Window {
+    /// The mapping's address (0: none), kept as a number: a pointer kept in
+    /// the lock's state would join the regions of every pointer copied
+    /// through it.
+    var base: UInt = 0
+    var start: UInt64 = 0
+    /// Bytes of the file allocated (its size while it is being appended to).
+    var allocated: UInt64 = 0
+  }
+
   let number: UInt32
   let path: String
   let descriptor: Int32
+  private let window = Mutex(Window())
 
   private init(number: UInt32, path: String, descriptor: Int32) {
     self.number = number
@@ -21,7 +43,12 @@ final class LogSegment: Sendable {
     self.descriptor = descriptor
   }
 
-  deinit { systemClose(descriptor) }
+  deinit {
+    window.withLock { window in
+      if let base = UnsafeMutableRawPointer(bitPattern: window.base) { munmap(base, Self.windowSize) }
+    }
+    systemClose(descriptor)
+  }
 
   static func fileName(_ number: UInt32) -> String {
     let digits = String(number)
@@ -42,14 +69,90 @@ final class LogSegment: Sendable {
     return LogSegment(number: number, path: path, descriptor: fd)
   }
 
-  /// Creates a new segment holding only its header, readable by its owner only.
-  static func create(directory: String, number: UInt32, epoch: String) throws(StoreError) -> LogSegment {
+  /// Creates a new segment holding only its header, readable by its owner
+  /// only, with `allocate` bytes allocated for appends.
+  static func create(directory: String, number: UInt32, epoch: String, allocate: UInt64 = 0) throws(StoreError)
+    -> LogSegment
+  {
     let path = directory + "/" + fileName(number)
     let fd = systemOpen(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
     guard fd >= 0 else { throw .unavailable("cannot create \(path): \(errnoText())") }
     let segment = LogSegment(number: number, path: path, descriptor: fd)
-    try segment.write(LogFrame.segmentHeader(epoch: epoch), at: 0)
+    do {
+      try segment.write(LogFrame.segmentHeader(epoch: epoch), at: 0)
+      if allocate > 0 { try segment.allocate(allocate) }
+    } catch {
+      unlink(path)
+      throw error
+    }
     return segment
+  }
+
+  /// Makes the file at least `size` bytes (rounded up to whole windows),
+  /// with its blocks allocated: what `store` may write into.
+  func allocate(_ size: UInt64) throws(StoreError) {
+    let windows = (size + UInt64(Self.windowSize) - 1) / UInt64(Self.windowSize)
+    let target = windows * UInt64(Self.windowSize)
+    try window.withLock { window throws(StoreError) in
+      guard target > window.allocated else { return }
+      let code = posix_fallocate(descriptor, 0, off_t(target))
+      guard code == 0 else {
+        throw .unavailable("cannot allocate \(target) bytes for \(path): \(String(cString: strerror(code)))")
+      }
+      window.allocated = target
+    }
+  }
+
+  /// Copies `bytes` into the file at `offset` through the mapping (see the
+  /// type's comment); the file must be allocated that far.
+  func store(_ bytes: [UInt8], at offset: UInt64) throws(StoreError) {
+    // withUnsafeBytes rethrows untyped: the failure comes back as a value.
+    let failure = bytes.withUnsafeBytes { source -> StoreError? in
+      do throws(StoreError) {
+        try copy(source, at: offset)
+        return nil
+      } catch {
+        return error
+      }
+    }
+    if let failure { throw failure }
+  }
+
+  private func copy(_ source: UnsafeRawBufferPointer, at offset: UInt64) throws(StoreError) {
+      try window.withLock { window throws(StoreError) in
+        var done = 0
+        while done < source.count {
+          let position = offset + UInt64(done)
+          let start = position - position % UInt64(Self.windowSize)
+          if window.base == 0 || window.start != start {
+            guard start + UInt64(Self.windowSize) <= window.allocated else {
+              throw .unavailable("\(path) is not allocated up to offset \(start + UInt64(Self.windowSize))")
+            }
+            if let base = UnsafeMutableRawPointer(bitPattern: window.base) { munmap(base, Self.windowSize) }
+            window.base = 0
+            let mapped = mmap(nil, Self.windowSize, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, off_t(start))
+            guard let mapped, mapped != MAP_FAILED else { throw .unavailable("cannot map \(path): \(errnoText())") }
+            window.base = UInt(bitPattern: mapped)
+            window.start = start
+          }
+          let into = Int(position - start)
+          let count = min(source.count - done, Self.windowSize - into)
+          UnsafeMutableRawPointer(bitPattern: window.base)!.advanced(by: into)
+            .copyMemory(from: source.baseAddress! + done, byteCount: count)
+          done += count
+        }
+      }
+  }
+
+  /// Ends appending: unmaps the window and gives back the allocated space
+  /// past `size` (what was appended).
+  func finish(size: UInt64) {
+    window.withLock { window in
+      if let base = UnsafeMutableRawPointer(bitPattern: window.base) { munmap(base, Self.windowSize) }
+      window.base = 0
+      window.allocated = 0
+    }
+    truncate(to: size)
   }
 
   /// Writes all of `bytes` at `offset`.

@@ -131,6 +131,8 @@ final class MessageLog: Sendable {
   private struct Output {
     var current: LogSegment
     var size: UInt64
+    /// How far the current segment is allocated.
+    var allocated: UInt64
     /// The largest seq written, for tombstones.
     var lastSeq: UInt64
   }
@@ -282,14 +284,16 @@ final class MessageLog: Sendable {
       if limit > 0, files.withLock({ $0.totalBytes }) + count > limit {
         throw .unavailable("the message log is full: it may not grow past \(limit) bytes")
       }
-      do throws(StoreError) {
-        try output.current.write(buffer, at: output.size)
-        if configuration.syncEachWrite { try output.current.sync() }
-      } catch {
-        // No partial frame stays behind for the next write to follow.
-        output.current.truncate(to: output.size)
-        throw error
+      if output.size + count > output.allocated {
+        // A batch larger than what is left of a new segment.
+        try output.current.allocate(output.size + count)
+        output.allocated = output.size + count
       }
+      // Into the mapping: in the page cache on return. (A store cut short
+      // leaves bytes past `size` that the next write overwrites, or that a
+      // restart cuts off as a torn end.)
+      try output.current.store(buffer, at: output.size)
+      if configuration.syncEachWrite { try output.current.sync() }
       let base = output.size
       output.size += count
       output.lastSeq = lastSeq
@@ -324,10 +328,12 @@ final class MessageLog: Sendable {
   /// Closes the current segment (synced once, so the kernel holds at most
   /// one segment unsynced) and starts the next.
   private func rotate(_ output: inout Output) throws(StoreError) {
-    try output.current.sync()
     let next = try LogSegment.create(
-      directory: configuration.directory, number: output.current.number + 1, epoch: configuration.epoch)
+      directory: configuration.directory, number: output.current.number + 1, epoch: configuration.epoch,
+      allocate: configuration.segmentBytes)
     syncDirectory(configuration.directory)
+    try output.current.sync()
+    output.current.finish(size: output.size)
     let header = UInt64(LogFrame.segmentHeaderSize)
     files.withLock { files in
       files.segments[next.number] = next
@@ -336,6 +342,7 @@ final class MessageLog: Sendable {
     }
     output.current = next
     output.size = header
+    output.allocated = configuration.segmentBytes
   }
 
   // MARK: Compaction
@@ -496,7 +503,13 @@ final class MessageLog: Sendable {
       flush()
       try? await pending.waitUntimed()
     }
-    try? output.withLock { output throws(StoreError) in try output.current.sync() }
+    // Synced, and trimmed to what it holds: a stopped server's segments
+    // are exactly their records (what a backup copies).
+    output.withLock { output in
+      try? output.current.sync()
+      output.current.finish(size: output.size)
+      output.allocated = 0
+    }
   }
 
   struct Statistics: Sendable, Equatable {
@@ -561,7 +574,10 @@ extension MessageLog {
     for channel in Array(files.index.channels.keys) { files.index.prune(channel, keeping: keep, slack: 0) }
     files.index.pruned = 0
     let current = files.segments[numbers.last!]!
-    let output = Output(current: current, size: files.sizes[current.number]!, lastSeq: lastSeq)
+    let size = files.sizes[current.number]!
+    let allocated = max(configuration.segmentBytes, size)
+    try current.allocate(allocated)
+    let output = Output(current: current, size: size, allocated: allocated, lastSeq: lastSeq)
     let log = MessageLog(configuration: configuration, logger: logger, output: output, files: files)
     log.scheduleCompaction()
     return log

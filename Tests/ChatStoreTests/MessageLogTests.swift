@@ -21,6 +21,7 @@ struct MessageLogTests {
     let path = directory.data + "/log/" + (try segments(directory).last!)
     let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: path))
     let size = try handle.seekToEnd()
+    #expect(size > UInt64(LogFrame.segmentHeaderSize))
     // Half of a record: what a write cut short by a crash leaves.
     var torn = [UInt8]()
     LogFrame.append(seq: 11, kind: 1, time: 0, channel: "g", payload: Data("eleven".utf8), to: &torn)
@@ -30,7 +31,6 @@ struct MessageLogTests {
     let reopened = try openStore(directory, logger: logger)
     #expect(try reopened.load().log.map(\.seq) == Array(1...10))
     #expect(logs.entries.contains { $0.level == .warning && $0.message.description.contains("torn record") })
-    #expect(try FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64 == size)
     try await reopened.append([message(11)]).committed()
     await reopened.close()
     let again = try openStore(directory)
