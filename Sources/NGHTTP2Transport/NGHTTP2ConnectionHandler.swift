@@ -347,10 +347,8 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       logger.info(
         "protocol error: invalid frame",
         metadata: ["peer": "\(logPeer)", "stream": "\(id)", "error": "\(NGHTTP2Error(code: error))"])
-    case .headersTooLarge(let id):
-      logger.info(
-        "stream reset: request headers too large",
-        metadata: ["peer": "\(logPeer)", "stream": "\(id)", "limit": "\(config.maxHeaderListSize)"])
+    case .headersTooLarge(let id, let bytes, let endStream):
+      refuseOversizedHeaders(id, bytes: bytes, endStream: endStream, session: session)
     case .sentEndStream(let id):
       // The response is complete; a request still open is over too (gRPC).
       if let stream = streams[id], !stream.requestEnded { session.reset(streamID: id, code: HTTP2Code.noError) }
@@ -431,6 +429,28 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       continuation.finish()
       session.reset(streamID: id, code: HTTP2Code.refusedStream)
     }
+  }
+
+  /// A request whose headers passed `maxHeaderListSize` (advertised as
+  /// SETTINGS_MAX_HEADER_LIST_SIZE): HTTP 431, as RFC 9113 §10.5.1 and RFC
+  /// 6585 give it, carrying grpc-status RESOURCE_EXHAUSTED and a message for
+  /// gRPC clients that read it (grpc-java answers its HTTP errors the same
+  /// way). Only this stream ends; the connection serves on.
+  private func refuseOversizedHeaders(_ id: Int32, bytes: Int, endStream: Bool, session: NGHTTP2Session) {
+    logger.info(
+      "stream refused: request headers too large",
+      metadata: ["peer": "\(logPeer)", "stream": "\(id)", "bytes": "\(bytes)", "limit": "\(config.maxHeaderListSize)"])
+    let stream = Stream()
+    stream.requestEnded = endStream
+    stream.response = .ended
+    stream.answered = true
+    streams[id] = stream
+    let status = Status(
+      code: .resourceExhausted,
+      message: "Request headers of \(bytes) bytes are larger than the limit of \(config.maxHeaderListSize) bytes.")
+    var headers = GRPCWire.trailers(status: status, metadata: [:], trailersOnly: true)
+    headers[0] = (":status", "431")
+    _ = session.submitHeadersOnly(streamID: id, headers: headers)
   }
 
   /// Answers a request the transport refuses before any handler saw it.

@@ -59,8 +59,10 @@ struct HTTP2PeerTests {
         testDescription: "rapid reset is GOAWAY ENHANCE_YOUR_CALM and a close", name: "rapid_reset",
         expected: ["goaway=11", "closed=True", "served=True"], log: "connection closed: too many stream resets"),
       Scenario(
-        testDescription: "request headers past the limit reset the stream", name: "huge_headers",
-        expected: ["served=True"], log: "stream reset: request headers too large"),
+        testDescription: "request headers past the limit are HTTP 431 with RESOURCE_EXHAUSTED; the connection serves on",
+        name: "huge_headers",
+        expected: ["answer=http=431 ", "grpc_status=8 ", "bytes_are_larger_than_the_limit_of_16384_bytes", "goaway=None", "served=True"],
+        log: "stream refused: request headers too large"),
     ])
   func abuse(scenario: Scenario) async throws {
     let server = try await TestServer {

@@ -254,10 +254,15 @@ def main():
         code, closed = raw_exchange(b"".join(frames))
         result.update(goaway=code, closed=closed, served=served())
     elif SCENARIO == "huge_headers":
+        # 40,000 bytes of headers against the advertised 16 KiB limit: HTTP 431
+        # with grpc-status RESOURCE_EXHAUSTED, and the same connection serves on.
         p = Peer()
         sid = p.call(HEALTH_CHECK, grpc_frame(b""), extra=[("x-big", "a" * 40000)])
         p.pump(lambda: p.finished(sid) or p.goaway is not None)
-        result.update(answer=p.answer(sid), served=served())
+        headers = p.stream(sid)["headers"] or {}
+        result.update(
+            answer=p.answer(sid), grpc_status=headers.get("grpc-status"),
+            message=headers.get("grpc-message", "").replace(" ", "_"), goaway=p.goaway, served=served(p))
     else:
         print(f"unknown scenario {SCENARIO}", file=sys.stderr)
         sys.exit(2)
