@@ -14,10 +14,15 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   /// One request stream's state on this side (a class: mutated in place,
   /// never copied on the drain's path).
   final class Stream {
-    var inbound: AsyncThrowingStream<RPCRequestPart<[UInt8]>, any Error>.Continuation?
+    /// Each part with the request bytes its handler consumes by reading it.
+    var inbound: CreditedRequestParts.Base.Continuation?
     let cancellation = StreamCancellation()
-    /// Request bytes not yet a whole message.
+    /// Request bytes not yet a whole message (at most one message and its
+    /// prefix: the transport's own bound).
     var pending: [UInt8] = []
+    /// How many of `pending`'s first bytes are already consumed (a partial
+    /// message is, so one larger than the window can arrive).
+    var pendingConsumed = 0
     var requestEnded = false
     var response = Response.none
     /// The transport answered (a protocol error): the handler's output is dropped.
@@ -32,6 +37,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   private let accept: @Sendable (AcceptedStream) -> Bool
   private let onClose: @Sendable () -> Void
   let outbox: ConnectionOutbox
+  let credit: RequestCredit
   private let methods: [String: MethodDescriptor]
 
   private var session: NGHTTP2Session?
@@ -75,6 +81,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     self.accept = accept
     self.onClose = onClose
     self.outbox = ConnectionOutbox(highWater: config.streamHighWater)
+    self.credit = RequestCredit(threshold: config.initialWindowSize / 4)
   }
 
   // MARK: - Channel events
@@ -113,6 +120,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     let loop = context.eventLoop
     let bound = NIOLoopBound(self, eventLoop: loop)
     outbox.setDrain { loop.execute { bound.value.drainOutbox() } }
+    credit.setReport { loop.execute { bound.value.applyCredit() } }
     lastRead = .now()
     resetTokens = Double(config.maxResetBurst)
     resetTokensAt = lastRead
@@ -170,6 +178,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     }
     streams = [:]
     outbox.closeAll()
+    credit.setReport(nil)
     session = nil
     onClose()
   }
@@ -227,6 +236,13 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
         streams[id]!.graceTimer = scheduleReset(streamID: id, after: grace, reason: "response_not_taken")
       }
     }
+  }
+
+  /// Handlers read request bytes: their streams' windows open by as much.
+  func applyCredit() {
+    guard let session, !closing else { return }
+    for (id, count) in credit.take() { session.consumeStream(id, count) }
+    flushOutput()
   }
 
   /// Resets `streamID` after `delay` unless it has closed by then.
@@ -298,7 +314,8 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     case .request(let id, let headers, let endStream):
       openStream(id, headers: headers, endStream: endStream, session: session)
     case .data(let id, let bytes):
-      receive(bytes, on: id)
+      session.consumeConnection(bytes.count)
+      receive(bytes, on: id, session: session)
     case .endStream(let id):
       guard let stream = streams[id] else { return }
       stream.requestEnded = true
@@ -313,6 +330,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       guard let stream = streams.removeValue(forKey: id) else { return }
       stream.graceTimer?.cancel()
       outbox.close(id)
+      credit.close(id)
       stream.inbound?.finish(throwing: RPCError(code: .cancelled, message: "The client cancelled the call."))
       if stream.response != .ended || code != HTTP2Code.noError {
         stream.cancellation.cancel()
@@ -394,17 +412,18 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       return
     }
 
-    let (inbound, continuation) = AsyncThrowingStream<RPCRequestPart<[UInt8]>, any Error>.makeStream()
-    continuation.yield(.metadata(metadata))
+    let (inbound, continuation) = CreditedRequestParts.Base.makeStream()
+    continuation.yield((.metadata(metadata), 0))
     if endStream { continuation.finish() }
     stream.inbound = continuation
     stream.response = .none
     stream.answered = false
     streams[id] = stream
     outbox.open(id)
+    credit.open(id)
     let rpc = RPCStream(
       descriptor: descriptor,
-      inbound: RPCAsyncSequence(wrapping: inbound),
+      inbound: RPCAsyncSequence(wrapping: CreditedRequestParts(base: inbound, credit: credit, streamID: id)),
       outbound: RPCWriter.Closable(wrapping: StreamWriter(outbox: outbox, streamID: id)))
     let resetter: NGHTTP2StreamContext
     if let context {
@@ -426,6 +445,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     if !accept(accepted) {
       streams[id] = nil
       outbox.close(id)
+      credit.close(id)
       continuation.finish()
       session.reset(streamID: id, code: HTTP2Code.refusedStream)
     }
@@ -462,8 +482,14 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   }
 
   /// Splits request bytes into gRPC messages (1-byte flag, 4-byte length).
-  private func receive(_ bytes: [UInt8], on id: Int32) {
-    guard let stream = streams[id], !stream.answered, let inbound = stream.inbound else { return }
+  /// A whole message's bytes are consumed when its handler reads it; a
+  /// partial message's (bounded by `maxRequestPayloadSize`) and dropped
+  /// bytes at once.
+  private func receive(_ bytes: [UInt8], on id: Int32, session: NGHTTP2Session) {
+    guard let stream = streams[id], !stream.answered, let inbound = stream.inbound else {
+      session.consumeStream(id, bytes.count)
+      return
+    }
     stream.pending += bytes
     var offset = 0
     var failure: (Status, Logger.Message, [(String, String)])?
@@ -492,14 +518,19 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
         break
       }
       guard stream.pending.count - offset - 5 >= length else { break }
-      inbound.yield(.message(Array(stream.pending[(offset + 5)..<(offset + 5 + length)])))
+      let alreadyConsumed = min(stream.pendingConsumed, 5 + length)
+      stream.pendingConsumed -= alreadyConsumed
+      inbound.yield((.message(Array(stream.pending[(offset + 5)..<(offset + 5 + length)])), 5 + length - alreadyConsumed))
       offset += 5 + length
     }
+    // What is left is dropped (a failure) or a partial message: consumed now.
+    session.consumeStream(id, stream.pending.count - offset - stream.pendingConsumed)
     if let (status, log, extra) = failure {
       answer(id, status: status, log: log, extra: extra)
       return
     }
     stream.pending.removeFirst(offset)
+    stream.pendingConsumed = stream.pending.count
   }
 
   /// Ends a stream the handler already has with `status` from the transport:
@@ -509,6 +540,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     logger.info(log, metadata: ["peer": "\(logPeer)", "stream": "\(id)", "code": "\(status.code)", "error": "\(status.message)"])
     stream.answered = true
     stream.pending = []
+    stream.pendingConsumed = 0
     stream.inbound?.finish(throwing: RPCError(code: RPCError.Code(status.code) ?? .internalError, message: status.message))
     outbox.close(id)
     stream.cancellation.cancel()

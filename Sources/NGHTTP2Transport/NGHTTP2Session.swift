@@ -85,6 +85,10 @@ final class NGHTTP2Session {
     nghttp2_option_set_no_auto_ping_ack(option, 1)
     // The connection's own bucket (an ENHANCE_YOUR_CALM close) acts first; this is the backstop.
     nghttp2_option_set_stream_reset_rate_limit(option, 2 * settings.resetBurst, 2 * settings.resetRate)
+    // Request bytes are acknowledged (WINDOW_UPDATE) once consumed, not on
+    // arrival: the connection's window at once, a stream's when its handler
+    // reads them (`consumeConnection`, `consumeStream`, `RequestCredit`).
+    nghttp2_option_set_no_auto_window_update(option, 1)
     // gRPC metadata values may end in spaces ("Bearer "): the application judges them.
     nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(option, 1)
 
@@ -157,6 +161,19 @@ final class NGHTTP2Session {
   func resume(streamID: Int32) {
     guard let session else { return }
     _ = nghttp2_session_resume_data(session, streamID)
+  }
+
+  /// Request bytes off the connection's window (taken from the socket: the
+  /// connection never waits for one stream's handler).
+  func consumeConnection(_ count: Int) {
+    guard let session, count > 0 else { return }
+    _ = nghttp2_session_consume_connection(session, count)
+  }
+
+  /// Request bytes off a stream's window: its handler read them, or they were dropped.
+  func consumeStream(_ streamID: Int32, _ count: Int) {
+    guard let session, count > 0 else { return }
+    _ = nghttp2_session_consume_stream(session, streamID, count)
   }
 
   func reset(streamID: Int32, code: UInt32) {

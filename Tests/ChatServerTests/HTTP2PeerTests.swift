@@ -63,6 +63,9 @@ struct HTTP2PeerTests {
         name: "huge_headers",
         expected: ["answer=http=431 ", "grpc_status=8 ", "bytes_are_larger_than_the_limit_of_16384_bytes", "goaway=None", "served=True"],
         log: "stream refused: request headers too large"),
+      Scenario(
+        testDescription: "a stream whose handler stops reading gets no more window than it consumed; the connection serves on",
+        name: "flow_control", expected: ["stalled=True", "served=True"], log: nil),
     ])
   func abuse(scenario: Scenario) async throws {
     let server = try await TestServer {

@@ -122,6 +122,7 @@ class Peer:
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 HEALTH_WATCH = "/grpc.health.v1.Health/Watch"
+REFLECTION = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 
 
 def served(peer=None):
@@ -263,6 +264,52 @@ def main():
         result.update(
             answer=p.answer(sid), grpc_status=headers.get("grpc-status"),
             message=headers.get("grpc-message", "").replace(" ", "_"), goaway=p.goaway, served=served(p))
+    elif SCENARIO == "flow_control":
+        # A bidi stream (reflection) whose client sends requests and never takes
+        # the answers: the handler stalls on its writes and stops reading. The
+        # server must not open the stream's window for bytes nobody consumed,
+        # so the client stalls well short of TARGET; the connection's window
+        # stays open, so another stream on the same connection is served.
+        p = Peer()
+        p.conn.increment_flow_control_window(1 << 30)  # our receive side: other streams' answers flow
+        sid = p.conn.get_next_available_stream_id()
+        p.conn.send_headers(sid, request_headers(REFLECTION), end_stream=False)
+        p.flush()
+        host = b"h" * 1000
+        request = grpc_frame(bytes([1 << 3 | 2]) + bytes([0xE8, 0x07]) + host + b"\x3a\x01*")  # host, list_services "*"
+        target = 2 << 20
+        stream_bytes = request * (target // len(request) + 1)
+        sent, granted, idle = 0, 0, 1.5
+        while sent < target:
+            window = min(p.conn.local_flow_control_window(sid), p.conn.max_outbound_frame_size, target - sent)
+            if window > 0:
+                p.conn.send_data(sid, stream_bytes[sent:sent + window])
+                sent += window
+                p.flush()
+                continue
+            # The window is spent: read (without acknowledging the answers) until
+            # the server grants more on this stream, or grants nothing for `idle`.
+            deadline = time.monotonic() + idle
+            got = False
+            while not got and time.monotonic() < deadline:
+                p.sock.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    data = p.sock.recv(65536)
+                except socket.timeout:
+                    break
+                if not data:
+                    break
+                for event in p.conn.receive_data(data):
+                    if isinstance(event, h2.events.WindowUpdated) and event.stream_id == sid:
+                        granted += event.delta
+                        got = True
+                    elif isinstance(event, h2.events.StreamReset) and event.stream_id == sid:
+                        result.update(reset=int(event.error_code))
+                p.flush()
+            if not got:
+                break
+        result.update(sent=sent, granted=granted, stalled=sent < target)
+        result.update(served=served(p))
     else:
         print(f"unknown scenario {SCENARIO}", file=sys.stderr)
         sys.exit(2)
