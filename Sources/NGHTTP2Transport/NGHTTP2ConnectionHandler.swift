@@ -396,6 +396,21 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       _ = session.submitHeadersOnly(streamID: id, headers: [(":status", "415")])
       return
     }
+    // PROTOCOL-HTTP2.md requires `te: trailers` in every request: it says no
+    // proxy on the way drops trailers, which carry every gRPC status. C-core
+    // and grpc-java refuse a request without it (C-core with a bare
+    // RST_STREAM, grpc-java with INTERNAL and a message); grpc-go does not
+    // check. We follow the spec and answer as grpc-java does, so the client
+    // learns why. A value other than `trailers` does not get here: nghttp2
+    // rejects it as malformed (RFC 9113 §8.2.2, RST_STREAM PROTOCOL_ERROR).
+    let te = first("te")
+    guard te?.lowercased() == "trailers" else {
+      let message =
+        te.map { "The te header is \($0), not trailers as gRPC requires." }
+        ?? "The te header is missing: gRPC requires te: trailers (a proxy on the way may not pass trailers)."
+      refuse(id, Status(code: .internalError, message: message), session, log: "stream refused: te is not trailers")
+      return
+    }
     let path = first(":path") ?? ""
     guard let descriptor = methods[path] ?? GRPCWire.method(fromPath: path) else {
       refuse(id, Status(code: .unimplemented, message: "\(path) is not a gRPC method path (/package.Service/Method)."), session)
@@ -474,9 +489,12 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   }
 
   /// Answers a request the transport refuses before any handler saw it.
-  private func refuse(_ id: Int32, _ status: Status, _ session: NGHTTP2Session, extra: [(String, String)] = []) {
+  private func refuse(
+    _ id: Int32, _ status: Status, _ session: NGHTTP2Session, extra: [(String, String)] = [],
+    log: Logger.Message = "stream refused"
+  ) {
     logger.info(
-      "stream refused", metadata: ["peer": "\(logPeer)", "code": "\(status.code)", "error": "\(status.message)"])
+      log, metadata: ["peer": "\(logPeer)", "code": "\(status.code)", "error": "\(status.message)"])
     _ = session.submitHeadersOnly(
       streamID: id, headers: GRPCWire.trailers(status: status, metadata: [:], trailersOnly: true) + extra)
   }

@@ -64,6 +64,10 @@ struct HTTP2PeerTests {
         expected: ["answer=http=431 ", "grpc_status=8 ", "bytes_are_larger_than_the_limit_of_16384_bytes", "goaway=None", "served=True"],
         log: "stream refused: request headers too large"),
       Scenario(
+        testDescription: "a request without te: trailers is INTERNAL; te other than trailers is RST_STREAM PROTOCOL_ERROR",
+        name: "te", expected: ["missing=status=13 message=The te header is missing", "wrong=reset=1", "served=True"],
+        log: "stream refused: te is not trailers"),
+      Scenario(
         testDescription: "a stream whose handler stops reading gets no more window than it consumed; the connection serves on",
         name: "flow_control", expected: ["stalled=True", "served=True"], log: nil),
     ])

@@ -24,17 +24,18 @@ def grpc_frame(message: bytes, flag: int = 0, length=None) -> bytes:
     return struct.pack(">BI", flag, len(message) if length is None else length) + message
 
 
-def request_headers(path, content_type="application/grpc", extra=()):
+def request_headers(path, content_type="application/grpc", extra=(), te="trailers"):
     return [
         (":method", "POST"), (":scheme", "http"), (":path", path), (":authority", f"127.0.0.1:{PORT}"),
-        ("content-type", content_type), ("te", "trailers"), *extra,
+        ("content-type", content_type), *([("te", te)] if te is not None else []), *extra,
     ]
 
 
 class Peer:
-    def __init__(self):
+    def __init__(self, validate=True):
         self.sock = socket.create_connection(("127.0.0.1", PORT), timeout=TIMEOUT)
-        self.conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.conn = h2.connection.H2Connection(config=h2.config.H2Configuration(
+            client_side=True, header_encoding="utf-8", validate_outbound_headers=validate))
         self.conn.initiate_connection()
         self.flush()
         self.closed = False
@@ -92,9 +93,9 @@ class Peer:
                 self.closed = True
         return until()
 
-    def call(self, path, body, content_type="application/grpc", extra=(), end_stream=True):
+    def call(self, path, body, content_type="application/grpc", extra=(), end_stream=True, te="trailers"):
         sid = self.conn.get_next_available_stream_id()
-        self.conn.send_headers(sid, request_headers(path, content_type, extra), end_stream=end_stream and not body)
+        self.conn.send_headers(sid, request_headers(path, content_type, extra, te), end_stream=end_stream and not body)
         if body:
             self.conn.send_data(sid, body, end_stream=end_stream)
         self.flush()
@@ -264,6 +265,14 @@ def main():
         result.update(
             answer=p.answer(sid), grpc_status=headers.get("grpc-status"),
             message=headers.get("grpc-message", "").replace(" ", "_"), goaway=p.goaway, served=served(p))
+    elif SCENARIO == "te":
+        # PROTOCOL-HTTP2.md requires `te: trailers`. Missing: a gRPC status;
+        # another value: a malformed request (RFC 9113 section 8.2.2), RST_STREAM.
+        p = Peer(validate=False)
+        missing = p.call(HEALTH_CHECK, grpc_frame(b""), te=None)
+        wrong = p.call(HEALTH_CHECK, grpc_frame(b""), te="gzip")
+        p.pump(lambda: p.finished(missing) and p.finished(wrong))
+        result.update(missing=p.answer(missing), wrong=p.answer(wrong), served=served(p))
     elif SCENARIO == "flow_control":
         # A bidi stream (reflection) whose client sends requests and never takes
         # the answers: the handler stalls on its writes and stops reading. The
