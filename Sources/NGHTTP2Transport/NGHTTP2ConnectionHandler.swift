@@ -14,10 +14,15 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   /// One request stream's state on this side (a class: mutated in place,
   /// never copied on the drain's path).
   final class Stream {
-    var inbound: AsyncThrowingStream<RPCRequestPart<[UInt8]>, any Error>.Continuation?
+    /// Each part with the request bytes its handler consumes by reading it.
+    var inbound: CreditedRequestParts.Base.Continuation?
     let cancellation = StreamCancellation()
-    /// Request bytes not yet a whole message.
+    /// Request bytes not yet a whole message (at most one message and its
+    /// prefix: the transport's own bound).
     var pending: [UInt8] = []
+    /// How many of `pending`'s first bytes are already consumed (a partial
+    /// message is, so one larger than the window can arrive).
+    var pendingConsumed = 0
     var requestEnded = false
     var response = Response.none
     /// The transport answered (a protocol error): the handler's output is dropped.
@@ -32,6 +37,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   private let accept: @Sendable (AcceptedStream) -> Bool
   private let onClose: @Sendable () -> Void
   let outbox: ConnectionOutbox
+  let credit: RequestCredit
   private let methods: [String: MethodDescriptor]
 
   private var session: NGHTTP2Session?
@@ -75,6 +81,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     self.accept = accept
     self.onClose = onClose
     self.outbox = ConnectionOutbox(highWater: config.streamHighWater)
+    self.credit = RequestCredit(threshold: config.initialWindowSize / 4)
   }
 
   // MARK: - Channel events
@@ -113,6 +120,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     let loop = context.eventLoop
     let bound = NIOLoopBound(self, eventLoop: loop)
     outbox.setDrain { loop.execute { bound.value.drainOutbox() } }
+    credit.setReport { loop.execute { bound.value.applyCredit() } }
     lastRead = .now()
     resetTokens = Double(config.maxResetBurst)
     resetTokensAt = lastRead
@@ -170,6 +178,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     }
     streams = [:]
     outbox.closeAll()
+    credit.setReport(nil)
     session = nil
     onClose()
   }
@@ -227,6 +236,13 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
         streams[id]!.graceTimer = scheduleReset(streamID: id, after: grace, reason: "response_not_taken")
       }
     }
+  }
+
+  /// Handlers read request bytes: their streams' windows open by as much.
+  func applyCredit() {
+    guard let session, !closing else { return }
+    for (id, count) in credit.take() { session.consumeStream(id, count) }
+    flushOutput()
   }
 
   /// Resets `streamID` after `delay` unless it has closed by then.
@@ -298,7 +314,8 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     case .request(let id, let headers, let endStream):
       openStream(id, headers: headers, endStream: endStream, session: session)
     case .data(let id, let bytes):
-      receive(bytes, on: id)
+      session.consumeConnection(bytes.count)
+      receive(bytes, on: id, session: session)
     case .endStream(let id):
       guard let stream = streams[id] else { return }
       stream.requestEnded = true
@@ -313,6 +330,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       guard let stream = streams.removeValue(forKey: id) else { return }
       stream.graceTimer?.cancel()
       outbox.close(id)
+      credit.close(id)
       stream.inbound?.finish(throwing: RPCError(code: .cancelled, message: "The client cancelled the call."))
       if stream.response != .ended || code != HTTP2Code.noError {
         stream.cancellation.cancel()
@@ -347,10 +365,8 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       logger.info(
         "protocol error: invalid frame",
         metadata: ["peer": "\(logPeer)", "stream": "\(id)", "error": "\(NGHTTP2Error(code: error))"])
-    case .headersTooLarge(let id):
-      logger.info(
-        "stream reset: request headers too large",
-        metadata: ["peer": "\(logPeer)", "stream": "\(id)", "limit": "\(config.maxHeaderListSize)"])
+    case .headersTooLarge(let id, let bytes, let endStream):
+      refuseOversizedHeaders(id, bytes: bytes, endStream: endStream, session: session)
     case .sentEndStream(let id):
       // The response is complete; a request still open is over too (gRPC).
       if let stream = streams[id], !stream.requestEnded { session.reset(streamID: id, code: HTTP2Code.noError) }
@@ -380,6 +396,21 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       _ = session.submitHeadersOnly(streamID: id, headers: [(":status", "415")])
       return
     }
+    // PROTOCOL-HTTP2.md requires `te: trailers` in every request: it says no
+    // proxy on the way drops trailers, which carry every gRPC status. C-core
+    // and grpc-java refuse a request without it (C-core with a bare
+    // RST_STREAM, grpc-java with INTERNAL and a message); grpc-go does not
+    // check. We follow the spec and answer as grpc-java does, so the client
+    // learns why. A value other than `trailers` does not get here: nghttp2
+    // rejects it as malformed (RFC 9113 §8.2.2, RST_STREAM PROTOCOL_ERROR).
+    let te = first("te")
+    guard te?.lowercased() == "trailers" else {
+      let message =
+        te.map { "The te header is \($0), not trailers as gRPC requires." }
+        ?? "The te header is missing: gRPC requires te: trailers (a proxy on the way may not pass trailers)."
+      refuse(id, Status(code: .internalError, message: message), session, log: "stream refused: te is not trailers")
+      return
+    }
     let path = first(":path") ?? ""
     guard let descriptor = methods[path] ?? GRPCWire.method(fromPath: path) else {
       refuse(id, Status(code: .unimplemented, message: "\(path) is not a gRPC method path (/package.Service/Method)."), session)
@@ -396,17 +427,18 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       return
     }
 
-    let (inbound, continuation) = AsyncThrowingStream<RPCRequestPart<[UInt8]>, any Error>.makeStream()
-    continuation.yield(.metadata(metadata))
+    let (inbound, continuation) = CreditedRequestParts.Base.makeStream()
+    continuation.yield((.metadata(metadata), 0))
     if endStream { continuation.finish() }
     stream.inbound = continuation
     stream.response = .none
     stream.answered = false
     streams[id] = stream
     outbox.open(id)
+    credit.open(id)
     let rpc = RPCStream(
       descriptor: descriptor,
-      inbound: RPCAsyncSequence(wrapping: inbound),
+      inbound: RPCAsyncSequence(wrapping: CreditedRequestParts(base: inbound, credit: credit, streamID: id)),
       outbound: RPCWriter.Closable(wrapping: StreamWriter(outbox: outbox, streamID: id)))
     let resetter: NGHTTP2StreamContext
     if let context {
@@ -428,22 +460,54 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     if !accept(accepted) {
       streams[id] = nil
       outbox.close(id)
+      credit.close(id)
       continuation.finish()
       session.reset(streamID: id, code: HTTP2Code.refusedStream)
     }
   }
 
-  /// Answers a request the transport refuses before any handler saw it.
-  private func refuse(_ id: Int32, _ status: Status, _ session: NGHTTP2Session, extra: [(String, String)] = []) {
+  /// A request whose headers passed `maxHeaderListSize` (advertised as
+  /// SETTINGS_MAX_HEADER_LIST_SIZE): HTTP 431, as RFC 9113 §10.5.1 and RFC
+  /// 6585 give it, carrying grpc-status RESOURCE_EXHAUSTED and a message for
+  /// gRPC clients that read it (grpc-java answers its HTTP errors the same
+  /// way). Only this stream ends; the connection serves on.
+  private func refuseOversizedHeaders(_ id: Int32, bytes: Int, endStream: Bool, session: NGHTTP2Session) {
     logger.info(
-      "stream refused", metadata: ["peer": "\(logPeer)", "code": "\(status.code)", "error": "\(status.message)"])
+      "stream refused: request headers too large",
+      metadata: ["peer": "\(logPeer)", "stream": "\(id)", "bytes": "\(bytes)", "limit": "\(config.maxHeaderListSize)"])
+    let stream = Stream()
+    stream.requestEnded = endStream
+    stream.response = .ended
+    stream.answered = true
+    streams[id] = stream
+    let status = Status(
+      code: .resourceExhausted,
+      message: "Request headers of \(bytes) bytes are larger than the limit of \(config.maxHeaderListSize) bytes.")
+    var headers = GRPCWire.trailers(status: status, metadata: [:], trailersOnly: true)
+    headers[0] = (":status", "431")
+    _ = session.submitHeadersOnly(streamID: id, headers: headers)
+  }
+
+  /// Answers a request the transport refuses before any handler saw it.
+  private func refuse(
+    _ id: Int32, _ status: Status, _ session: NGHTTP2Session, extra: [(String, String)] = [],
+    log: Logger.Message = "stream refused"
+  ) {
+    logger.info(
+      log, metadata: ["peer": "\(logPeer)", "code": "\(status.code)", "error": "\(status.message)"])
     _ = session.submitHeadersOnly(
       streamID: id, headers: GRPCWire.trailers(status: status, metadata: [:], trailersOnly: true) + extra)
   }
 
   /// Splits request bytes into gRPC messages (1-byte flag, 4-byte length).
-  private func receive(_ bytes: [UInt8], on id: Int32) {
-    guard let stream = streams[id], !stream.answered, let inbound = stream.inbound else { return }
+  /// A whole message's bytes are consumed when its handler reads it; a
+  /// partial message's (bounded by `maxRequestPayloadSize`) and dropped
+  /// bytes at once.
+  private func receive(_ bytes: [UInt8], on id: Int32, session: NGHTTP2Session) {
+    guard let stream = streams[id], !stream.answered, let inbound = stream.inbound else {
+      session.consumeStream(id, bytes.count)
+      return
+    }
     stream.pending += bytes
     var offset = 0
     var failure: (Status, Logger.Message, [(String, String)])?
@@ -472,14 +536,19 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
         break
       }
       guard stream.pending.count - offset - 5 >= length else { break }
-      inbound.yield(.message(Array(stream.pending[(offset + 5)..<(offset + 5 + length)])))
+      let alreadyConsumed = min(stream.pendingConsumed, 5 + length)
+      stream.pendingConsumed -= alreadyConsumed
+      inbound.yield((.message(Array(stream.pending[(offset + 5)..<(offset + 5 + length)])), 5 + length - alreadyConsumed))
       offset += 5 + length
     }
+    // What is left is dropped (a failure) or a partial message: consumed now.
+    session.consumeStream(id, stream.pending.count - offset - stream.pendingConsumed)
     if let (status, log, extra) = failure {
       answer(id, status: status, log: log, extra: extra)
       return
     }
     stream.pending.removeFirst(offset)
+    stream.pendingConsumed = stream.pending.count
   }
 
   /// Ends a stream the handler already has with `status` from the transport:
@@ -489,6 +558,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     logger.info(log, metadata: ["peer": "\(logPeer)", "stream": "\(id)", "code": "\(status.code)", "error": "\(status.message)"])
     stream.answered = true
     stream.pending = []
+    stream.pendingConsumed = 0
     stream.inbound?.finish(throwing: RPCError(code: RPCError.Code(status.code) ?? .internalError, message: status.message))
     outbox.close(id)
     stream.cancellation.cancel()

@@ -20,7 +20,9 @@ final class NGHTTP2Session {
     case resetByPeer(streamID: Int32, errorCode: UInt32)
     case goAway(errorCode: UInt32)
     case invalidFrame(streamID: Int32, error: Int32)
-    case headersTooLarge(streamID: Int32)
+    /// A request whose header list (RFC 9113 sizes: name + value + 32 per
+    /// field) passed the limit; its headers were decoded and dropped.
+    case headersTooLarge(streamID: Int32, bytes: Int, endStream: Bool)
     /// A HEADERS or DATA frame with END_STREAM went out on this stream.
     case sentEndStream(streamID: Int32)
   }
@@ -40,7 +42,12 @@ final class NGHTTP2Session {
   }
 
   private(set) var session: OpaquePointer?
-  private var pendingHeaders: [Int32: (headers: [(name: String, value: String)], bytes: Int)] = [:]
+  private struct PendingHeaders {
+    var headers: [(name: String, value: String)] = []
+    var bytes = 0
+    var tooLarge = false
+  }
+  private var pendingHeaders: [Int32: PendingHeaders] = [:]
   var events: [Event] = []
   var outbound: [Int32: Outbound] = [:]
   /// Set when HEADERS or DATA went out: the ping-strike policy forgives pings then.
@@ -78,6 +85,10 @@ final class NGHTTP2Session {
     nghttp2_option_set_no_auto_ping_ack(option, 1)
     // The connection's own bucket (an ENHANCE_YOUR_CALM close) acts first; this is the backstop.
     nghttp2_option_set_stream_reset_rate_limit(option, 2 * settings.resetBurst, 2 * settings.resetRate)
+    // Request bytes are acknowledged (WINDOW_UPDATE) once consumed, not on
+    // arrival: the connection's window at once, a stream's when its handler
+    // reads them (`consumeConnection`, `consumeStream`, `RequestCredit`).
+    nghttp2_option_set_no_auto_window_update(option, 1)
     // gRPC metadata values may end in spaces ("Bearer "): the application judges them.
     nghttp2_option_set_no_rfc9113_leading_and_trailing_ws_validation(option, 1)
 
@@ -152,6 +163,19 @@ final class NGHTTP2Session {
     _ = nghttp2_session_resume_data(session, streamID)
   }
 
+  /// Request bytes off the connection's window (taken from the socket: the
+  /// connection never waits for one stream's handler).
+  func consumeConnection(_ count: Int) {
+    guard let session, count > 0 else { return }
+    _ = nghttp2_session_consume_connection(session, count)
+  }
+
+  /// Request bytes off a stream's window: its handler read them, or they were dropped.
+  func consumeStream(_ streamID: Int32, _ count: Int) {
+    guard let session, count > 0 else { return }
+    _ = nghttp2_session_consume_stream(session, streamID, count)
+  }
+
   func reset(streamID: Int32, code: UInt32) {
     guard let session else { return }
     _ = nghttp2_submit_rst_stream(session, UInt8(NGHTTP2_FLAG_NONE.rawValue), streamID, code)
@@ -194,26 +218,33 @@ final class NGHTTP2Session {
   // MARK: - Called by the C callbacks (inside receive/send)
 
   fileprivate func beginHeaders(streamID: Int32) {
-    pendingHeaders[streamID] = ([], 0)
+    pendingHeaders[streamID] = PendingHeaders()
   }
 
-  /// False when the header list passes the limit: the stream is reset.
-  fileprivate func header(streamID: Int32, name: String, value: String) -> Bool {
-    guard var pending = pendingHeaders[streamID] else { return true }
-    pending.bytes += name.utf8.count + value.utf8.count + 32
-    if pending.bytes > maxHeaderListSize {
-      pendingHeaders[streamID] = nil
-      events.append(.headersTooLarge(streamID: streamID))
-      return false
+  /// Past the limit the headers are counted and dropped, never kept: nghttp2
+  /// goes on decoding the block (HPACK state stays in step) and the stream
+  /// gets an answer once it is complete (`headersTooLarge`), not a bare reset.
+  fileprivate func header(streamID: Int32, nameLength: Int, valueLength: Int) -> Bool {
+    guard pendingHeaders[streamID] != nil else { return false }
+    pendingHeaders[streamID]!.bytes += nameLength + valueLength + 32
+    if pendingHeaders[streamID]!.bytes > maxHeaderListSize, !pendingHeaders[streamID]!.tooLarge {
+      pendingHeaders[streamID]!.tooLarge = true
+      pendingHeaders[streamID]!.headers = []
     }
-    pending.headers.append((name, value))
-    pendingHeaders[streamID] = pending
-    return true
+    return !pendingHeaders[streamID]!.tooLarge
+  }
+
+  fileprivate func keep(streamID: Int32, name: String, value: String) {
+    pendingHeaders[streamID]?.headers.append((name, value))
   }
 
   fileprivate func headersComplete(streamID: Int32, endStream: Bool) {
     guard let pending = pendingHeaders.removeValue(forKey: streamID) else { return }
-    events.append(.request(streamID: streamID, headers: pending.headers, endStream: endStream))
+    if pending.tooLarge {
+      events.append(.headersTooLarge(streamID: streamID, bytes: pending.bytes, endStream: endStream))
+    } else {
+      events.append(.request(streamID: streamID, headers: pending.headers, endStream: endStream))
+    }
   }
 
   fileprivate func read(
@@ -308,10 +339,14 @@ private let onBeginHeaders: nghttp2_on_begin_headers_callback = { _, frame, user
 
 private let onHeader: nghttp2_on_header_callback = { _, frame, name, nameLength, value, valueLength, _, userData in
   guard let frame, let name, let value else { return 0 }
+  let session = owner(userData)
+  let streamID = frame.pointee.hd.stream_id
+  // Request trailers and headers past the size limit are not kept.
+  guard session.header(streamID: streamID, nameLength: nameLength, valueLength: valueLength) else { return 0 }
   let nameString = String(decoding: UnsafeBufferPointer(start: name, count: nameLength), as: UTF8.self)
   let valueString = String(decoding: UnsafeBufferPointer(start: value, count: valueLength), as: UTF8.self)
-  let accepted = owner(userData).header(streamID: frame.pointee.hd.stream_id, name: nameString, value: valueString)
-  return accepted ? 0 : Int32(NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE.rawValue)
+  session.keep(streamID: streamID, name: nameString, value: valueString)
+  return 0
 }
 
 private let onFrameRecv: nghttp2_on_frame_recv_callback = { _, frame, userData in

@@ -59,8 +59,17 @@ struct HTTP2PeerTests {
         testDescription: "rapid reset is GOAWAY ENHANCE_YOUR_CALM and a close", name: "rapid_reset",
         expected: ["goaway=11", "closed=True", "served=True"], log: "connection closed: too many stream resets"),
       Scenario(
-        testDescription: "request headers past the limit reset the stream", name: "huge_headers",
-        expected: ["served=True"], log: "stream reset: request headers too large"),
+        testDescription: "request headers past the limit are HTTP 431 with RESOURCE_EXHAUSTED; the connection serves on",
+        name: "huge_headers",
+        expected: ["answer=http=431 ", "grpc_status=8 ", "bytes_are_larger_than_the_limit_of_16384_bytes", "goaway=None", "served=True"],
+        log: "stream refused: request headers too large"),
+      Scenario(
+        testDescription: "a request without te: trailers is INTERNAL; te other than trailers is RST_STREAM PROTOCOL_ERROR",
+        name: "te", expected: ["missing=status=13 message=The te header is missing", "wrong=reset=1", "served=True"],
+        log: "stream refused: te is not trailers"),
+      Scenario(
+        testDescription: "a stream whose handler stops reading gets no more window than it consumed; the connection serves on",
+        name: "flow_control", expected: ["stalled=True", "served=True"], log: nil),
     ])
   func abuse(scenario: Scenario) async throws {
     let server = try await TestServer {

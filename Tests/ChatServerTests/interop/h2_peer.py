@@ -24,17 +24,18 @@ def grpc_frame(message: bytes, flag: int = 0, length=None) -> bytes:
     return struct.pack(">BI", flag, len(message) if length is None else length) + message
 
 
-def request_headers(path, content_type="application/grpc", extra=()):
+def request_headers(path, content_type="application/grpc", extra=(), te="trailers"):
     return [
         (":method", "POST"), (":scheme", "http"), (":path", path), (":authority", f"127.0.0.1:{PORT}"),
-        ("content-type", content_type), ("te", "trailers"), *extra,
+        ("content-type", content_type), *([("te", te)] if te is not None else []), *extra,
     ]
 
 
 class Peer:
-    def __init__(self):
+    def __init__(self, validate=True):
         self.sock = socket.create_connection(("127.0.0.1", PORT), timeout=TIMEOUT)
-        self.conn = h2.connection.H2Connection(config=h2.config.H2Configuration(client_side=True, header_encoding="utf-8"))
+        self.conn = h2.connection.H2Connection(config=h2.config.H2Configuration(
+            client_side=True, header_encoding="utf-8", validate_outbound_headers=validate))
         self.conn.initiate_connection()
         self.flush()
         self.closed = False
@@ -92,9 +93,9 @@ class Peer:
                 self.closed = True
         return until()
 
-    def call(self, path, body, content_type="application/grpc", extra=(), end_stream=True):
+    def call(self, path, body, content_type="application/grpc", extra=(), end_stream=True, te="trailers"):
         sid = self.conn.get_next_available_stream_id()
-        self.conn.send_headers(sid, request_headers(path, content_type, extra), end_stream=end_stream and not body)
+        self.conn.send_headers(sid, request_headers(path, content_type, extra, te), end_stream=end_stream and not body)
         if body:
             self.conn.send_data(sid, body, end_stream=end_stream)
         self.flush()
@@ -122,6 +123,7 @@ class Peer:
 
 HEALTH_CHECK = "/grpc.health.v1.Health/Check"
 HEALTH_WATCH = "/grpc.health.v1.Health/Watch"
+REFLECTION = "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 
 
 def served(peer=None):
@@ -254,10 +256,69 @@ def main():
         code, closed = raw_exchange(b"".join(frames))
         result.update(goaway=code, closed=closed, served=served())
     elif SCENARIO == "huge_headers":
+        # 40,000 bytes of headers against the advertised 16 KiB limit: HTTP 431
+        # with grpc-status RESOURCE_EXHAUSTED, and the same connection serves on.
         p = Peer()
         sid = p.call(HEALTH_CHECK, grpc_frame(b""), extra=[("x-big", "a" * 40000)])
         p.pump(lambda: p.finished(sid) or p.goaway is not None)
-        result.update(answer=p.answer(sid), served=served())
+        headers = p.stream(sid)["headers"] or {}
+        result.update(
+            answer=p.answer(sid), grpc_status=headers.get("grpc-status"),
+            message=headers.get("grpc-message", "").replace(" ", "_"), goaway=p.goaway, served=served(p))
+    elif SCENARIO == "te":
+        # PROTOCOL-HTTP2.md requires `te: trailers`. Missing: a gRPC status;
+        # another value: a malformed request (RFC 9113 section 8.2.2), RST_STREAM.
+        p = Peer(validate=False)
+        missing = p.call(HEALTH_CHECK, grpc_frame(b""), te=None)
+        wrong = p.call(HEALTH_CHECK, grpc_frame(b""), te="gzip")
+        p.pump(lambda: p.finished(missing) and p.finished(wrong))
+        result.update(missing=p.answer(missing), wrong=p.answer(wrong), served=served(p))
+    elif SCENARIO == "flow_control":
+        # A bidi stream (reflection) whose client sends requests and never takes
+        # the answers: the handler stalls on its writes and stops reading. The
+        # server must not open the stream's window for bytes nobody consumed,
+        # so the client stalls well short of TARGET; the connection's window
+        # stays open, so another stream on the same connection is served.
+        p = Peer()
+        p.conn.increment_flow_control_window(1 << 30)  # our receive side: other streams' answers flow
+        sid = p.conn.get_next_available_stream_id()
+        p.conn.send_headers(sid, request_headers(REFLECTION), end_stream=False)
+        p.flush()
+        host = b"h" * 1000
+        request = grpc_frame(bytes([1 << 3 | 2]) + bytes([0xE8, 0x07]) + host + b"\x3a\x01*")  # host, list_services "*"
+        target = 2 << 20
+        stream_bytes = request * (target // len(request) + 1)
+        sent, granted, idle = 0, 0, 1.5
+        while sent < target:
+            window = min(p.conn.local_flow_control_window(sid), p.conn.max_outbound_frame_size, target - sent)
+            if window > 0:
+                p.conn.send_data(sid, stream_bytes[sent:sent + window])
+                sent += window
+                p.flush()
+                continue
+            # The window is spent: read (without acknowledging the answers) until
+            # the server grants more on this stream, or grants nothing for `idle`.
+            deadline = time.monotonic() + idle
+            got = False
+            while not got and time.monotonic() < deadline:
+                p.sock.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    data = p.sock.recv(65536)
+                except socket.timeout:
+                    break
+                if not data:
+                    break
+                for event in p.conn.receive_data(data):
+                    if isinstance(event, h2.events.WindowUpdated) and event.stream_id == sid:
+                        granted += event.delta
+                        got = True
+                    elif isinstance(event, h2.events.StreamReset) and event.stream_id == sid:
+                        result.update(reset=int(event.error_code))
+                p.flush()
+            if not got:
+                break
+        result.update(sent=sent, granted=granted, stalled=sent < target)
+        result.update(served=served(p))
     else:
         print(f"unknown scenario {SCENARIO}", file=sys.stderr)
         sys.exit(2)
