@@ -30,6 +30,12 @@ final class LogSegment: Sendable {
     var start: UInt64 = 0
     /// Bytes of the file allocated (its size while it is being appended to).
     var allocated: UInt64 = 0
+    /// Up to here the file holds records or zeros written with `pwrite`.
+    /// A window is zeroed that way before it is mapped: a write fault on a
+    /// page already in the page cache costs about a microsecond, on an
+    /// allocated but never written block of ext4 (an unwritten extent)
+    /// tens of microseconds (measured in the writer's profile).
+    var zeroed: UInt64 = 0
   }
 
   let number: UInt32
@@ -95,6 +101,10 @@ final class LogSegment: Sendable {
     let target = windows * UInt64(Self.windowSize)
     try window.withLock { window throws(StoreError) in
       guard target > window.allocated else { return }
+      if window.allocated == 0 {
+        var info = stat()
+        window.zeroed = fstat(descriptor, &info) == 0 ? UInt64(info.st_size) : 0
+      }
       let code = posix_fallocate(descriptor, 0, off_t(target))
       guard code == 0 else {
         throw .unavailable("cannot allocate \(target) bytes for \(path): \(String(cString: strerror(code)))")
@@ -130,6 +140,11 @@ final class LogSegment: Sendable {
             }
             if let base = UnsafeMutableRawPointer(bitPattern: window.base) { munmap(base, Self.windowSize) }
             window.base = 0
+            let end = start + UInt64(Self.windowSize)
+            if window.zeroed < end {
+              try writeZeros(from: max(window.zeroed, start), to: end)
+              window.zeroed = end
+            }
             let mapped = mmap(nil, Self.windowSize, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, off_t(start))
             guard let mapped, mapped != MAP_FAILED else { throw .unavailable("cannot map \(path): \(errnoText())") }
             window.base = UInt(bitPattern: mapped)
@@ -142,6 +157,12 @@ final class LogSegment: Sendable {
           done += count
         }
       }
+  }
+
+  private func writeZeros(from start: UInt64, to end: UInt64) throws(StoreError) {
+    guard end > start else { return }
+    let zeros = [UInt8](repeating: 0, count: Int(end - start))
+    try write(zeros, at: start)
   }
 
   /// Ends appending: unmaps the window and gives back the allocated space

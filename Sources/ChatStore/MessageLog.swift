@@ -41,10 +41,12 @@ final class MessageLog: Sendable {
   }
 
   enum Item: Sendable {
-    case record(LogRecord)
-    /// Deletes the channel's records logged so far; `seq` nil: up to the
-    /// newest seq written (a compaction copy names the seq it had).
-    case tombstone(channel: String, seq: UInt64?)
+    /// One submission's `.log` and `.deleteChannel` operations, as the
+    /// registry queued them: kept as its array (no per-operation copy under
+    /// the queue's lock).
+    case operations([StoreOperation])
+    /// Deletes the channel's records up to `seq` (compaction's copy of a tombstone).
+    case tombstone(channel: String, seq: UInt64)
     /// A live frame compaction copies out of segment `from`.
     case relocated(channel: String, seq: UInt64, kind: UInt8, frame: [UInt8], from: UInt32)
   }
@@ -60,6 +62,8 @@ final class MessageLog: Sendable {
     /// Set by a failed write: submissions are refused until `retryAt`,
     /// then one batch is let through to try the disk again.
     var failure: (error: StoreError, retryAt: ContinuousClock.Instant)?
+    /// `failure != nil`, checked first: the hot path reads one Bool.
+    var failing = false
     let retryInterval: Duration
 
     enum Queued {
@@ -71,7 +75,7 @@ final class MessageLog: Sendable {
       if closed && !bypassing { return .refused(.closed) }
       // Nothing to write: done once what was queued before is.
       if items.isEmpty { return .queued(barrier ?? .committed, needsFlush: pendingAcknowledgement != nil && !flushing) }
-      if let current = failure, !bypassing {
+      if failing, let current = failure, !bypassing {
         let now = ContinuousClock.now
         guard now >= current.retryAt else { return .refused(current.error) }
         failure = (current.error, now + retryInterval)
@@ -111,6 +115,7 @@ final class MessageLog: Sendable {
     /// queued meanwhile, to fail without trying it.
     mutating func failed(_ error: StoreError) -> [Acknowledgement] {
       failure = (error, ContinuousClock.now + retryInterval)
+      failing = true
       guard let acknowledgement = pendingAcknowledgement else { return [] }
       pending = []
       pendingAcknowledgement = nil
@@ -118,8 +123,10 @@ final class MessageLog: Sendable {
     }
 
     mutating func succeeded() -> Bool {
-      defer { failure = nil }
-      return failure != nil
+      guard failing else { return false }
+      failure = nil
+      failing = false
+      return true
     }
 
     /// What a reader waits for to see everything queued before it.
@@ -258,16 +265,31 @@ final class MessageLog: Sendable {
     for item in items {
       let offset = buffer.count
       switch item {
-      case .record(let record):
-        let length = LogFrame.append(
-          seq: record.seq, kind: UInt8(record.kind.rawValue), time: microseconds(record.time),
-          channel: record.channel, payload: record.payload, to: &buffer)
-        placed.append(Placed(channel: record.channel, seq: record.seq, kind: UInt8(record.kind.rawValue), offset: offset, length: length))
-        lastSeq = max(lastSeq, record.seq)
+      case .operations(let operations):
+        for operation in operations {
+          let offset = buffer.count
+          switch operation {
+          case .log(let record):
+            let length = LogFrame.append(
+              seq: record.seq, kind: UInt8(record.kind.rawValue), time: microseconds(record.time),
+              channel: record.channel, payload: record.payload, to: &buffer)
+            placed.append(
+              Placed(
+                channel: record.channel, seq: record.seq, kind: UInt8(record.kind.rawValue), offset: offset,
+                length: length))
+            lastSeq = max(lastSeq, record.seq)
+          case .deleteChannel(let channel):
+            // Up to the newest seq written: everything the channel logged so far.
+            LogFrame.append(
+              seq: lastSeq, kind: LogFrame.tombstoneKind, time: 0, channel: channel, payload: Data(), to: &buffer)
+            tombstones.append(LogIndex.Tombstone(channel: channel, seq: lastSeq))
+          default:
+            assertionFailure("an operation for SQLite reached the message log")
+          }
+        }
       case .tombstone(let channel, let seq):
-        let upTo = seq ?? lastSeq
-        LogFrame.append(seq: upTo, kind: LogFrame.tombstoneKind, time: 0, channel: channel, payload: Data(), to: &buffer)
-        tombstones.append(LogIndex.Tombstone(channel: channel, seq: upTo))
+        LogFrame.append(seq: seq, kind: LogFrame.tombstoneKind, time: 0, channel: channel, payload: Data(), to: &buffer)
+        tombstones.append(LogIndex.Tombstone(channel: channel, seq: seq))
       case .relocated(let channel, let seq, let kind, let frame, let from):
         buffer.append(contentsOf: frame)
         placed.append(Placed(channel: channel, seq: seq, kind: kind, offset: offset, length: frame.count, from: from))
@@ -302,7 +324,7 @@ final class MessageLog: Sendable {
     files.withLock { files in
       files.totalBytes += count
       files.sizes[segment] = base + count
-      var grown: Set<String> = []
+      var grown: [String] = []
       for item in placed {
         let entry = LogIndex.Entry(
           seq: item.seq, kind: item.kind, segment: segment, offset: base + UInt64(item.offset), length: UInt32(item.length))
@@ -310,7 +332,9 @@ final class MessageLog: Sendable {
           _ = files.index.relocate(item.channel, seq: item.seq, from: from, to: entry)
         } else {
           files.index.add(item.channel, entry)
-          if item.kind == UInt8(LogRecord.Kind.message.rawValue) { grown.insert(item.channel) }
+          if item.kind == UInt8(LogRecord.Kind.message.rawValue) && !grown.contains(item.channel) {
+            grown.append(item.channel)
+          }
         }
       }
       for tombstone in tombstones {

@@ -339,25 +339,32 @@ public final class SQLiteStore: Store {
   /// Log records and channel deletions go to the message log, the rest to
   /// SQLite's writer; a submission with both is acknowledged once both are.
   public func enqueue(_ operations: [StoreOperation]) -> StoreSubmission {
-    var items: [MessageLog.Item] = []
+    var logged = 0
+    for index in operations.indices {
+      switch operations[index] {
+      case .log, .deleteChannel: logged += 1
+      default: break
+      }
+    }
+    // The common case, a message: the array goes to the log as it is.
+    if logged == operations.count && logged > 0 {
+      let (acknowledgement, needsFlush) = log.enqueue([.operations(operations)])
+      return StoreSubmission(acknowledgement: acknowledgement, needsWake: needsFlush)
+    }
+    var forLog: [StoreOperation] = []
     var others: [StoreOperation] = []
     for operation in operations {
       switch operation {
-      case .log(let record): items.append(.record(record))
-      case .deleteChannel(let channel): items.append(.tombstone(channel: channel, seq: nil))
+      case .log, .deleteChannel: forLog.append(operation)
       default: others.append(operation)
       }
     }
-    if others.isEmpty && !items.isEmpty {
-      let (acknowledgement, needsFlush) = log.enqueue(items)
-      return StoreSubmission(acknowledgement: acknowledgement, needsWake: needsFlush)
-    }
     let stored = writer.enqueue(others)
     // An empty submission is done once everything submitted before it is, in both.
-    if items.isEmpty && !operations.isEmpty { return stored }
-    let (logged, needsFlush) = log.enqueue(items)
+    if forLog.isEmpty && !operations.isEmpty { return stored }
+    let (written, needsFlush) = log.enqueue(forLog.isEmpty ? [] : [.operations(forLog)])
     return StoreSubmission(
-      acknowledgement: .all([logged, stored.acknowledgement]), needsWake: needsFlush || stored.needsWake)
+      acknowledgement: .all([written, stored.acknowledgement]), needsWake: needsFlush || stored.needsWake)
   }
 
   /// Writes the message log's queued records on this thread (unless another
