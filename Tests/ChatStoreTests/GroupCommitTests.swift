@@ -155,18 +155,7 @@ struct GroupCommitTests {
 
     // Room again; after the retry interval an append is tried and commits.
     try await store.runOnWriter { db in try db.execute(sql: "PRAGMA max_page_count = 1073741823") }.committed()
-    let deadline = ContinuousClock.now + .seconds(10)
-    var recovered = false
-    while !recovered && ContinuousClock.now < deadline {
-      do {
-        try await store.submit([account(202)]).committed()
-        recovered = true
-      } catch StoreError.unavailable {
-        // Still inside the retry interval: wait for it (the interval is the event here).
-        try await Task.sleep(for: .milliseconds(100))
-      }
-    }
-    #expect(recovered)
+    #expect(try await succeedsAfterRetryInterval { store.submit([account(202)]) })
     #expect(logs.entries.contains { $0.message.description == "store writable again" })
     // What was acknowledged is there; what failed is not.
     #expect(try store.load().accounts.map(\.nameKey) == ["a1", "a202"])
@@ -194,18 +183,7 @@ struct GroupCommitTests {
     #expect(store.statistics.failedLogWrites == 1)
 
     store.log.setLimit(nil)
-    let deadline = ContinuousClock.now + .seconds(10)
-    var recovered = false
-    while !recovered && ContinuousClock.now < deadline {
-      do {
-        try await store.append([message(22)]).committed()
-        recovered = true
-      } catch StoreError.unavailable {
-        // Still inside the retry interval: wait for it (the interval is the event here).
-        try await Task.sleep(for: .milliseconds(50))
-      }
-    }
-    #expect(recovered)
+    #expect(try await succeedsAfterRetryInterval { store.append([message(22)]) })
     #expect(logs.entries.contains { $0.message.description == "message log writable again" })
     #expect(try store.load().log.map(\.seq) == [1, 22])
     await store.close()
