@@ -193,6 +193,13 @@ final class MessageLog: Sendable {
     }
   }
 
+  /// Ends a failure's retry interval now (tests).
+  func retryNow() {
+    queue.withLock { queue in
+      if let failure = queue.failure { queue.failure = (failure.error, .now) }
+    }
+  }
+
   /// Writes what is queued on this thread, unless someone else is writing.
   func flush() {
     var writing = false

@@ -242,6 +242,7 @@ public final class SQLiteStore: Store {
   /// move to segment files once: written to `log.new`, synced, renamed to
   /// `log`, then the rows are deleted. Until they are deleted the rows are
   /// the truth, so a move a crash interrupted is done again from them.
+  /// Then the database is vacuumed.
   private static func moveLegacyLog(
     _ database: DatabaseQueue, directory: String, configuration: Configuration, epoch: String, logger: Logger
   ) throws(StoreError) {
@@ -286,6 +287,13 @@ public final class SQLiteStore: Store {
       guard rename(staging, target) == 0 else { throw StoreError.unavailable("cannot rename \(staging): \(errnoText())") }
       syncDirectory(directory)
       try database.write { db in try db.execute(sql: "DELETE FROM log") }
+      // The rows' pages are free now: give them back to the file system
+      // (once; a crash during it leaves the database as it was before it).
+      try database.writeWithoutTransaction { db in
+        try db.execute(sql: "VACUUM")
+        // In WAL mode the file shrinks at the checkpoint: do it now.
+        try db.execute(sql: "PRAGMA wal_checkpoint(TRUNCATE)")
+      }
       logger.notice("message log moved out of SQLite into segment files", metadata: ["records": "\(moved)"])
     } catch {
       throw refusal(error, path: path)
@@ -389,6 +397,13 @@ public final class SQLiteStore: Store {
       transactions: sqlite.transactions, operations: sqlite.operations, failedTransactions: sqlite.failedTransactions,
       logWrites: log.writes, logRecords: log.records, failedLogWrites: log.failedWrites, pruned: log.pruned,
       logSegments: log.segments, logBytes: log.bytes, compactions: log.compactions)
+  }
+
+  /// Ends the retry interval of a failing store now: the next submission
+  /// is tried (tests, instead of waiting the interval out).
+  func retryNow() {
+    writer.retryNow()
+    log.retryNow()
   }
 
   /// Runs `body` on the writer thread, between two batches (tests: pausing

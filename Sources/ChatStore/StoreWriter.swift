@@ -236,6 +236,14 @@ final class StoreWriter: Sendable {
     }
   }
 
+  /// Ends a failure's retry interval now: the next submission is tried
+  /// (tests, instead of waiting the interval out).
+  func retryNow() {
+    queue.withLock { queue in
+      if let failure = queue.failure { queue.failure = (failure.error, .now) }
+    }
+  }
+
   /// Commits what is queued, then stops the writer thread.
   func close() async {
     if queue.withLock({ $0.close() }) { wake.signal() }

@@ -145,26 +145,31 @@ struct MessageLogTests {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
     let store = try openStore(directory)
-    // What an older server left: rows in table `log`.
+    // What an older server left: rows in table `log` (enough to take pages).
+    let expected = (1...50).map { message(UInt64($0), "g\($0 % 3)") }
+      + (51...100).map { message(UInt64($0), "big", text: String(repeating: "b", count: 4000)) }
     try await store.runOnWriter { db in
-      for seq in 1...50 {
+      for record in expected {
         try db.execute(
           sql: "INSERT INTO log (seq, channel, kind, time, payload) VALUES (?, ?, 1, ?, ?)",
-          arguments: [seq, "g\(seq % 3)", 1_700_000_000_000_000 + seq * 1_000_000, Data("message \(seq)".utf8)])
+          arguments: [Int64(record.seq), record.channel, microseconds(record.time), record.payload])
       }
     }.committed()
     await store.close()
+    let databaseSize = { try FileManager.default.attributesOfItem(atPath: directory.data + "/chat.sqlite")[.size] as? Int ?? 0 }
+    let before = try databaseSize()
     let (logger, logs) = testLogger()
     let reopened = try openStore(directory, logger: logger)
-    let expected = (1...50).map { message(UInt64($0), "g\($0 % 3)") }
     #expect(try reopened.load().log == expected)
     #expect(logs.entries.contains { $0.message.description.contains("moved out of SQLite") })
     let rows = try await reopened.database.read { db in try Int.fetchOne(db, sql: "SELECT count(*) FROM log") }
     #expect(rows == 0)
-    try await reopened.append([message(51)]).committed()
+    // The rows' space went back to the file system (VACUUM).
+    #expect(try databaseSize() < before, "\(before) bytes before")
+    try await reopened.append([message(101)]).committed()
     await reopened.close()
     let again = try openStore(directory)
-    #expect(try again.load().log == expected + [message(51)])
+    #expect(try again.load().log == expected + [message(101)])
     await again.close()
   }
 }

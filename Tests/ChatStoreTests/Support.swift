@@ -69,19 +69,3 @@ func account(_ index: UInt64, hashBytes: Int = 16) -> StoreOperation {
       nameKey: "a\(index)", display: "A\(index)", passwordHash: Data(repeating: 7, count: hashBytes),
       created: Date(timeIntervalSince1970: 1_700_000_000)))
 }
-
-/// Submits with `submit` until a submission commits (true) or 10 seconds
-/// pass: a failing store refuses everything until its retry interval ends.
-func succeedsAfterRetryInterval(_ submit: () -> Acknowledgement) async throws -> Bool {
-  let deadline = ContinuousClock.now + .seconds(10)
-  while ContinuousClock.now < deadline {
-    do {
-      try await submit().committed()
-      return true
-    } catch StoreError.unavailable {
-      // Still inside the retry interval: wait for it (the interval is the event here).
-      try await Task.sleep(for: .milliseconds(50))
-    }
-  }
-  return false
-}
