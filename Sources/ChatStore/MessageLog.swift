@@ -14,13 +14,13 @@ import Synchronization
 ///
 /// Why not rows in SQLite: a row and its index entries cost 40–80 µs of
 /// writer CPU per message here (B-tree inserts, the WAL's page copies, the
-/// writer thread's hand-offs), against a goal of 3. An append is a `pwrite`
-/// of frames already laid out.
+/// writer thread's hand-offs), against a goal of 3. An append is a copy of
+/// frames into a shared mapping of the segment (`LogSegment.store`).
 ///
 /// Group commit without a thread: the registry queues records under its
 /// lock (`enqueue`, an array append), and the caller, once it released that
-/// lock, calls `flush()`, which writes everything queued in one `pwrite` on
-/// the caller's own thread, unless another caller is already writing: that
+/// lock, calls `flush()`, which copies everything queued into the segment
+/// in one go on the caller's own thread, unless another caller is already writing: that
 /// one writes the queued records too, before it stops (flat combining). So
 /// a lone SendMessage is answered with no thread hop, and under load one
 /// write carries many. A write is in the kernel's page cache when it
@@ -236,9 +236,9 @@ final class MessageLog: Sendable {
 
   private func write(_ items: [Item], _ acknowledgement: Acknowledgement) {
     do {
-      let rotated = try append(items)
+      let (rotated, records) = try append(items)
       writes.add(1, ordering: .relaxed)
-      recordsWritten.add(items.count, ordering: .relaxed)
+      recordsWritten.add(records, ordering: .relaxed)
       if queue.withLock({ $0.succeeded() }) { logger.notice("message log writable again") }
       acknowledgement.complete(nil)
       if rotated { scheduleCompaction() }
@@ -253,9 +253,10 @@ final class MessageLog: Sendable {
     }
   }
 
-  /// Lays the items out as frames, writes them with one `pwrite`, then
-  /// indexes them. Returns true if a segment was closed.
-  private func append(_ items: [Item]) throws(StoreError) -> Bool {
+  /// Lays the items out as frames, copies them into the current segment
+  /// in one go, then indexes them. Returns whether a segment was closed,
+  /// and how many frames were written.
+  private func append(_ items: [Item]) throws(StoreError) -> (rotated: Bool, frames: Int) {
     struct Placed {
       var channel: String
       var seq: UInt64
@@ -353,7 +354,7 @@ final class MessageLog: Sendable {
         files.index.prune(channel, keeping: retention.messagesPerChannel, slack: retention.slack)
       }
     }
-    return rotated
+    return (rotated, placed.count + tombstones.count)
   }
 
   /// Closes the current segment (synced once, so the kernel holds at most
