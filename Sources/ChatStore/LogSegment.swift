@@ -95,26 +95,29 @@ final class LogSegment: Sendable {
   }
 
   /// Makes the file at least `size` bytes (rounded up to whole windows),
-  /// with its blocks allocated: what `store` may write into.
+  /// with its blocks allocated: `store` allocates as it goes, this reserves
+  /// ahead (a new segment's whole size, so a full disk shows at once).
   func allocate(_ size: UInt64) throws(StoreError) {
+    try window.withLock { window throws(StoreError) in try reserve(&window, upTo: size) }
+  }
+
+  private func reserve(_ window: inout Window, upTo size: UInt64) throws(StoreError) {
     let windows = (size + UInt64(Self.windowSize) - 1) / UInt64(Self.windowSize)
     let target = windows * UInt64(Self.windowSize)
-    try window.withLock { window throws(StoreError) in
-      guard target > window.allocated else { return }
-      if window.allocated == 0 {
-        var info = stat()
-        window.zeroed = fstat(descriptor, &info) == 0 ? UInt64(info.st_size) : 0
-      }
-      let code = posix_fallocate(descriptor, 0, off_t(target))
-      guard code == 0 else {
-        throw .unavailable("cannot allocate \(target) bytes for \(path): \(String(cString: strerror(code)))")
-      }
-      window.allocated = target
+    guard target > window.allocated else { return }
+    if window.allocated == 0 {
+      var info = stat()
+      window.zeroed = fstat(descriptor, &info) == 0 ? UInt64(info.st_size) : 0
     }
+    let code = posix_fallocate(descriptor, 0, off_t(target))
+    guard code == 0 else {
+      throw .unavailable("cannot allocate \(target) bytes for \(path): \(String(cString: strerror(code)))")
+    }
+    window.allocated = target
   }
 
   /// Copies `bytes` into the file at `offset` through the mapping (see the
-  /// type's comment); the file must be allocated that far.
+  /// type's comment), allocating the file that far if it is not yet.
   func store(_ bytes: [UInt8], at offset: UInt64) throws(StoreError) {
     // withUnsafeBytes rethrows untyped: the failure comes back as a value.
     let failure = bytes.withUnsafeBytes { source -> StoreError? in
@@ -129,34 +132,32 @@ final class LogSegment: Sendable {
   }
 
   private func copy(_ source: UnsafeRawBufferPointer, at offset: UInt64) throws(StoreError) {
-      try window.withLock { window throws(StoreError) in
-        var done = 0
-        while done < source.count {
-          let position = offset + UInt64(done)
-          let start = position - position % UInt64(Self.windowSize)
-          if window.base == 0 || window.start != start {
-            guard start + UInt64(Self.windowSize) <= window.allocated else {
-              throw .unavailable("\(path) is not allocated up to offset \(start + UInt64(Self.windowSize))")
-            }
-            if let base = UnsafeMutableRawPointer(bitPattern: window.base) { munmap(base, Self.windowSize) }
-            window.base = 0
-            let end = start + UInt64(Self.windowSize)
-            if window.zeroed < end {
-              try writeZeros(from: max(window.zeroed, start), to: end)
-              window.zeroed = end
-            }
-            let mapped = mmap(nil, Self.windowSize, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, off_t(start))
-            guard let mapped, mapped != MAP_FAILED else { throw .unavailable("cannot map \(path): \(errnoText())") }
-            window.base = UInt(bitPattern: mapped)
-            window.start = start
+    try window.withLock { window throws(StoreError) in
+      var done = 0
+      while done < source.count {
+        let position = offset + UInt64(done)
+        let start = position - position % UInt64(Self.windowSize)
+        let end = start + UInt64(Self.windowSize)
+        if window.base == 0 || window.start != start {
+          try reserve(&window, upTo: end)
+          if let base = UnsafeMutableRawPointer(bitPattern: window.base) { munmap(base, Self.windowSize) }
+          window.base = 0
+          if window.zeroed < end {
+            try writeZeros(from: max(window.zeroed, start), to: end)
+            window.zeroed = end
           }
-          let into = Int(position - start)
-          let count = min(source.count - done, Self.windowSize - into)
-          UnsafeMutableRawPointer(bitPattern: window.base)!.advanced(by: into)
-            .copyMemory(from: source.baseAddress! + done, byteCount: count)
-          done += count
+          let mapped = mmap(nil, Self.windowSize, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, off_t(start))
+          guard let mapped, mapped != MAP_FAILED else { throw .unavailable("cannot map \(path): \(errnoText())") }
+          window.base = UInt(bitPattern: mapped)
+          window.start = start
         }
+        let into = Int(position - start)
+        let count = min(source.count - done, Self.windowSize - into)
+        UnsafeMutableRawPointer(bitPattern: window.base)!.advanced(by: into)
+          .copyMemory(from: source.baseAddress! + done, byteCount: count)
+        done += count
       }
+    }
   }
 
   private func writeZeros(from start: UInt64, to end: UInt64) throws(StoreError) {

@@ -62,8 +62,6 @@ final class MessageLog: Sendable {
     /// Set by a failed write: submissions are refused until `retryAt`,
     /// then one batch is let through to try the disk again.
     var failure: (error: StoreError, retryAt: ContinuousClock.Instant)?
-    /// `failure != nil`, checked first: the hot path reads one Bool.
-    var failing = false
     let retryInterval: Duration
 
     enum Queued {
@@ -75,7 +73,8 @@ final class MessageLog: Sendable {
       if closed && !bypassing { return .refused(.closed) }
       // Nothing to write: done once what was queued before is.
       if items.isEmpty { return .queued(barrier ?? .committed, needsFlush: pendingAcknowledgement != nil && !flushing) }
-      if failing, let current = failure, !bypassing {
+      // Compared with nil first: binding `failure` copies its error on every call.
+      if failure != nil, !bypassing, let current = failure {
         let now = ContinuousClock.now
         guard now >= current.retryAt else { return .refused(current.error) }
         failure = (current.error, now + retryInterval)
@@ -115,7 +114,6 @@ final class MessageLog: Sendable {
     /// queued meanwhile, to fail without trying it.
     mutating func failed(_ error: StoreError) -> [Acknowledgement] {
       failure = (error, ContinuousClock.now + retryInterval)
-      failing = true
       guard let acknowledgement = pendingAcknowledgement else { return [] }
       pending = []
       pendingAcknowledgement = nil
@@ -123,9 +121,8 @@ final class MessageLog: Sendable {
     }
 
     mutating func succeeded() -> Bool {
-      guard failing else { return false }
+      guard failure != nil else { return false }
       failure = nil
-      failing = false
       return true
     }
 
@@ -138,8 +135,6 @@ final class MessageLog: Sendable {
   private struct Output {
     var current: LogSegment
     var size: UInt64
-    /// How far the current segment is allocated.
-    var allocated: UInt64
     /// The largest seq written, for tombstones.
     var lastSeq: UInt64
   }
@@ -314,11 +309,6 @@ final class MessageLog: Sendable {
       if limit > 0, files.withLock({ $0.totalBytes }) + count > limit {
         throw .unavailable("the message log is full: it may not grow past \(limit) bytes")
       }
-      if output.size + count > output.allocated {
-        // A batch larger than what is left of a new segment.
-        try output.current.allocate(output.size + count)
-        output.allocated = output.size + count
-      }
       // Into the mapping: in the page cache on return. (A store cut short
       // leaves bytes past `size` that the next write overwrites, or that a
       // restart cuts off as a torn end.)
@@ -374,7 +364,6 @@ final class MessageLog: Sendable {
     }
     output.current = next
     output.size = header
-    output.allocated = configuration.segmentBytes
   }
 
   // MARK: Compaction
@@ -540,7 +529,6 @@ final class MessageLog: Sendable {
     output.withLock { output in
       try? output.current.sync()
       output.current.finish(size: output.size)
-      output.allocated = 0
     }
   }
 
@@ -563,8 +551,6 @@ final class MessageLog: Sendable {
     }
   }
 
-  /// The largest seq the log holds or deleted (the registry continues after it).
-  var lastSeq: UInt64 { output.withLock { $0.lastSeq } }
 }
 
 // MARK: Opening
@@ -607,9 +593,8 @@ extension MessageLog {
     files.index.pruned = 0
     let current = files.segments[numbers.last!]!
     let size = files.sizes[current.number]!
-    let allocated = max(configuration.segmentBytes, size)
-    try current.allocate(allocated)
-    let output = Output(current: current, size: size, allocated: allocated, lastSeq: lastSeq)
+    try current.allocate(max(configuration.segmentBytes, size))
+    let output = Output(current: current, size: size, lastSeq: lastSeq)
     let log = MessageLog(configuration: configuration, logger: logger, output: output, files: files)
     log.scheduleCompaction()
     return log

@@ -4,11 +4,12 @@ import Foundation
 /// store, a restart): accounts, tokens, groups, memberships, positions and the
 /// log of Message / MemberJoined / MemberLeft events.
 ///
-/// The registry decides under its lock and calls `submit` right after
-/// releasing it: `submit` only queues (no disk wait, no await), so the order
-/// of calls is the order of commits. The caller awaits the returned
+/// The registry decides under its lock and queues there (`enqueue`: no disk,
+/// no await), so the order of calls is the order of writes; after releasing
+/// the lock it calls `wakeWriter()`. The caller awaits the returned
 /// `Acknowledgement` before answering OK; it completes when the operations are
-/// durable (SQLite: committed in WAL) or fails with `StoreError.unavailable`.
+/// durable (SQLite store: log records in the message log's page cache, the
+/// rest committed in WAL) or fails with `StoreError.unavailable`.
 ///
 /// Keys (`nameKey`, `channel`, group `key`) are the registry's: the store
 /// compares them byte for byte and never derives one.
@@ -39,18 +40,21 @@ public protocol Store: Sendable {
     _ channel: String, after: UInt64, before: UInt64, newestFirst: Bool, limit: Int, messagesPerChannel: Int
   ) async throws(StoreError) -> LogPage
 
-  /// Queues `operations` to be committed together with whatever else is
-  /// pending, in order. Cheap and non-blocking: call it outside the registry's
-  /// lock, in the order the registry decided.
+  /// `enqueue`, then `wakeWriter()` if needed: call it outside the
+  /// registry's lock, in the order the registry decided.
   func submit(_ operations: [StoreOperation]) -> Acknowledgement
 
-  /// Queues `operations` like `submit` but leaves the writer asleep: for the
-  /// registry, which queues under its lock (so the store sees its order) and
-  /// calls `wakeWriter()` after releasing it when `needsWake` says so. Never
+  /// Queues `operations`, to be written together with whatever else is
+  /// pending, in order, and does nothing else: for the registry, which
+  /// queues under its lock (so the store sees its order) and calls
+  /// `wakeWriter()` after releasing it when `needsWake` says so. Never
   /// evaluates a deferred payload.
   func enqueue(_ operations: [StoreOperation]) -> StoreSubmission
 
-  /// Wakes the writer for what `enqueue` queued.
+  /// Does what `enqueue` left for after the lock: the SQLite store copies
+  /// the queued log records into its message log on this thread (unless
+  /// another caller is doing so) and wakes SQLite's writer thread if it is
+  /// owed a wake.
   func wakeWriter()
 
   /// Commits what is pending, stops accepting operations and releases the

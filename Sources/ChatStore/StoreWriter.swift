@@ -198,12 +198,6 @@ final class StoreWriter: Sendable {
     thread.start()
   }
 
-  func submit(_ operations: [StoreOperation]) -> Acknowledgement {
-    let submission = enqueue(operations)
-    if submission.needsWake { wakeWriter() }
-    return submission.acknowledgement
-  }
-
   func enqueue(_ operations: [StoreOperation]) -> StoreSubmission {
     switch queue.withLock({ $0.submit(operations) }) {
     case .queued(let acknowledgement, let wakeWriter):
@@ -212,11 +206,6 @@ final class StoreWriter: Sendable {
     case .refused(let error):
       return StoreSubmission(acknowledgement: .failed(error), needsWake: false)
     }
-  }
-
-  func wakeWriter() {
-    signalOwed.store(false, ordering: .relaxed)
-    wake.signal()
   }
 
   /// Signals the writer if a submission owes it a signal.
