@@ -8,18 +8,11 @@ Prints how many were accepted and how fast.
 
 Needs grpcio and grpcio-tools (pip); chat.proto is compiled at run time.
 """
-import asyncio, os, sys, tempfile, time, uuid
+import asyncio, sys, time, uuid
 
-from grpc_tools import protoc
 import grpc
 
-root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-out = tempfile.mkdtemp()
-include = os.path.join(os.path.dirname(protoc.__file__), "_proto")
-if protoc.main(["protoc", f"-I{root}", f"-I{include}", f"--python_out={out}", f"--grpc_python_out={out}", "chat.proto"]) != 0:
-    sys.exit("cannot compile chat.proto")
-sys.path.insert(0, out)
-import chat_pb2, chat_pb2_grpc  # noqa: E402
+from chat_proto import chat_pb2, chat_pb2_grpc
 
 
 async def main():
