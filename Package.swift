@@ -228,6 +228,11 @@ let package = Package(
       name: "ChatBench",
       dependencies: [
         "ChatAPI",
+        // `store-cost` drives the registry in process, on each store.
+        "ChatCore",
+        "ChatStore",
+        "ChatGRPC",
+        .product(name: "Logging", package: "swift-log"),
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -64,7 +64,7 @@ public final class ChatRegistry: Sendable {
     let stored = try store.loadTail(eventsPerChannel: max(limits.maxReplay, 1))
     var state = RegistryState(
       startedAt: Date(), limits: limits, epoch: stored.epoch,
-      persistence: RegistryState.Persistence(store: store, encode: { Data($0.encoded(as: format)) }), lobby: lobby)
+      persistence: RegistryState.Persistence(store: store, encode: { $0.encoded(as: format) }), lobby: lobby)
     var effects = Effects()
     let summary = state.restore(stored, format: format, now: Date(), &effects)
     let operations = summary.staleGroups.map { StoreOperation.deleteGroup(key: $0) } + effects.storeOperations
@@ -73,7 +73,7 @@ public final class ChatRegistry: Sendable {
     self.limits = limits
     self.store = store
     self.readBack = { record in
-      SharedEvent(seq: record.seq, isMessage: record.kind == .message, stored: [UInt8](record.payload), as: Format.self)
+      SharedEvent(seq: record.seq, isMessage: record.kind == .message, stored: record.payloadBytes, as: Format.self)
     }
     self.epoch = stored.epoch
     (presenceRings, presenceDoorbell) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))

@@ -154,13 +154,12 @@ extension RegistryState {
   ) -> SharedEvent {
     log.append(event, to: channel)
     if let persistence {
-      let encode = persistence.encode
       // Encoded by the store's writer (or whichever recipient's writer is first), not under this lock.
       effects.storeOperations.append(
         .log(
           LogRecord(
             seq: event.seq, channel: channel, kind: kind, time: event.event.time,
-            deferredPayload: { encode(event) })))
+            payload: EncodedOnWrite(event: event, encode: persistence.encode))))
     }
     return event
   }
@@ -190,6 +189,15 @@ extension RegistryState {
       return false
     }
   }
+}
+
+/// A logged event's stored bytes, encoded when the store writes it: two
+/// references, so a `LogRecord` holds it without allocating.
+struct EncodedOnWrite: LogPayload {
+  let event: SharedEvent
+  let encode: @Sendable (SharedEvent) -> [UInt8]
+
+  var bytes: [UInt8] { encode(event) }
 }
 
 /// Where a message goes, validated.

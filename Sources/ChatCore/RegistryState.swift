@@ -133,7 +133,7 @@ struct RegistryState {
   struct Persistence {
     let store: any Store
     /// The stored form of a logged event.
-    let encode: @Sendable (SharedEvent) -> Data
+    let encode: @Sendable (SharedEvent) -> [UInt8]
   }
 
   init(

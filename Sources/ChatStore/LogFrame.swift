@@ -34,7 +34,7 @@ enum LogFrame {
   /// Appends one frame to `buffer`; returns its length (prefix included).
   @discardableResult
   static func append(
-    seq: UInt64, kind: UInt8, time: Int64, channel: String, payload: Data, to buffer: inout [UInt8]
+    seq: UInt64, kind: UInt8, time: Int64, channel: String, payload: [UInt8], to buffer: inout [UInt8]
   ) -> Int {
     var channel = channel
     return channel.withUTF8 { channelBytes in
@@ -135,6 +135,6 @@ enum LogFrame {
   static func record(_ parsed: Parsed, channel: String, in bytes: UnsafeRawBufferPointer) -> LogRecord {
     LogRecord(
       seq: parsed.seq, channel: channel, kind: LogRecord.Kind(rawValue: Int64(parsed.kind)) ?? .message,
-      time: date(parsed.time), payload: Data(bytes[parsed.payload]))
+      time: date(parsed.time), payloadBytes: Array(bytes[parsed.payload]))
   }
 }

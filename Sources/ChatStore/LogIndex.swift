@@ -63,10 +63,20 @@ struct LogIndex {
   /// Records retention dropped (not those of deleted channels).
   var pruned = 0
 
-  mutating func add(_ channel: String, _ entry: Entry) {
-    let replaced = channels[channel, default: Channel()].insert(entry)
+  /// Adds a record's entry; true if the channel now holds more than
+  /// `pruneAbove` messages (one dictionary lookup for both).
+  @discardableResult
+  mutating func add(_ channel: String, _ entry: Entry, pruneAbove: Int = .max) -> Bool {
+    var messages = 0
+    let replaced = Self.insert(entry, into: &channels[channel, default: Channel()], messages: &messages)
     liveBytes[entry.segment, default: 0] += Int(entry.length)
     if let replaced { liveBytes[replaced.segment, default: 0] -= Int(replaced.length) }
+    return messages > pruneAbove
+  }
+
+  private static func insert(_ entry: Entry, into log: inout Channel, messages: inout Int) -> Entry? {
+    defer { messages = log.messages }
+    return log.insert(entry)
   }
 
   /// Keeps the channel's newest `count` messages and what was logged since

@@ -51,6 +51,42 @@ final class MessageLog: Sendable {
     case relocated(channel: String, seq: UInt64, kind: UInt8, frame: [UInt8], from: UInt32)
   }
 
+  /// A frame laid out in a writer's buffer, to be indexed once stored.
+  struct Placed {
+    var channel: String
+    var seq: UInt64
+    var kind: UInt8
+    var offset: Int
+    var length: Int
+    var from: UInt32?
+  }
+
+  /// The writer's buffers, kept between writes so that a steady stream of
+  /// writes allocates nothing: whoever holds `Queue.flushing` holds them.
+  struct Scratch {
+    /// Empty, with capacity: becomes the queue's next `pending`.
+    var items: [Item] = []
+    var frames: [UInt8] = []
+    var placed: [Placed] = []
+    var tombstones: [LogIndex.Tombstone] = []
+
+    /// Empties the buffers, keeping their capacity unless a burst made them large.
+    mutating func clear() {
+      let keep = frames.capacity <= 1 << 20
+      items.removeAll(keepingCapacity: keep)
+      frames.removeAll(keepingCapacity: keep)
+      placed.removeAll(keepingCapacity: keep)
+      tombstones.removeAll(keepingCapacity: keep)
+    }
+  }
+
+  /// A batch to write, with the buffers to write it with.
+  struct Batch {
+    var items: [Item]
+    let acknowledgement: Acknowledgement
+    var scratch: Scratch
+  }
+
   private struct Queue {
     var pending: [Item] = []
     var pendingAcknowledgement: Acknowledgement?
@@ -58,6 +94,8 @@ final class MessageLog: Sendable {
     var inFlight: Acknowledgement?
     /// Someone is writing: it takes what is queued before it stops.
     var flushing = false
+    /// The writer's buffers while nobody writes.
+    var scratch: Scratch? = Scratch()
     var closed = false
     /// Set by a failed write: submissions are refused until `retryAt`,
     /// then one batch is let through to try the disk again.
@@ -69,26 +107,47 @@ final class MessageLog: Sendable {
       case refused(StoreError)
     }
 
+    /// Queues one submission's operations (the registry's common case:
+    /// nothing but an array append).
+    mutating func enqueue(_ operations: [StoreOperation]) -> Queued {
+      if let refusal = admit(bypassing: false) { return refusal }
+      let acknowledgement = pendingAcknowledgement ?? Acknowledgement()
+      pendingAcknowledgement = acknowledgement
+      pending.append(.operations(operations))
+      return .queued(acknowledgement, needsFlush: !flushing)
+    }
+
     mutating func enqueue(_ items: [Item], bypassing: Bool = false) -> Queued {
-      if closed && !bypassing { return .refused(.closed) }
       // Nothing to write: done once what was queued before is.
-      if items.isEmpty { return .queued(barrier ?? .committed, needsFlush: pendingAcknowledgement != nil && !flushing) }
-      // Compared with nil first: binding `failure` copies its error on every call.
-      if failure != nil, !bypassing, let current = failure {
-        let now = ContinuousClock.now
-        guard now >= current.retryAt else { return .refused(current.error) }
-        failure = (current.error, now + retryInterval)
+      if items.isEmpty {
+        if closed && !bypassing { return .refused(.closed) }
+        return .queued(barrier ?? .committed, needsFlush: pendingAcknowledgement != nil && !flushing)
       }
+      if let refusal = admit(bypassing: bypassing) { return refusal }
       let acknowledgement = pendingAcknowledgement ?? Acknowledgement()
       pendingAcknowledgement = acknowledgement
       pending.append(contentsOf: items)
       return .queued(acknowledgement, needsFlush: !flushing)
     }
 
+    /// nil if a submission may be queued; otherwise why not.
+    private mutating func admit(bypassing: Bool) -> Queued? {
+      if closed && !bypassing { return .refused(.closed) }
+      // Compared with nil first: binding `failure` copies its error on every call.
+      if failure != nil, !bypassing, let current = failure {
+        let now = ContinuousClock.now
+        guard now >= current.retryAt else { return .refused(current.error) }
+        failure = (current.error, now + retryInterval)
+      }
+      return nil
+    }
+
     /// The next batch to write: for a caller that is not writing yet, only
-    /// if nobody is; for the writer, until nothing is queued.
-    mutating func take(writing: Bool) -> (items: [Item], acknowledgement: Acknowledgement)? {
+    /// if nobody is; for the writer, until nothing is queued. The writer
+    /// hands back the buffers of its last batch, emptied.
+    mutating func take(writing: Bool, returning buffers: inout Scratch?) -> Batch? {
       if flushing && !writing { return nil }
+      if let returned = buffers.take() { scratch = returned }
       inFlight = nil
       guard !pending.isEmpty, let acknowledgement = pendingAcknowledgement else {
         flushing = false
@@ -96,15 +155,17 @@ final class MessageLog: Sendable {
       }
       flushing = true
       inFlight = acknowledgement
-      defer {
-        pending = []
-        pendingAcknowledgement = nil
-      }
-      return (pending, acknowledgement)
+      var buffers = scratch.take() ?? Scratch()
+      let items = pending
+      pending = buffers.items
+      buffers.items = []
+      pendingAcknowledgement = nil
+      return Batch(items: items, acknowledgement: acknowledgement, scratch: buffers)
     }
 
     /// Stops writing (a writer handing over); true if something is queued.
-    mutating func release() -> Bool {
+    mutating func release(returning buffers: Scratch) -> Bool {
+      scratch = buffers
       flushing = false
       inFlight = nil
       return !pending.isEmpty
@@ -130,18 +191,15 @@ final class MessageLog: Sendable {
     var barrier: Acknowledgement? { pendingAcknowledgement ?? inFlight }
   }
 
-  /// The segment being appended to: only whoever holds `Queue.flushing`
-  /// writes to it (the lock is uncontended; compaction syncs through it).
-  private struct Output {
-    var current: LogSegment
-    var size: UInt64
-    /// The largest seq written, for tombstones.
-    var lastSeq: UInt64
-  }
-
-  /// The segments, the index, and their sizes.
+  /// The segments, the one being appended to, the index, and their sizes:
+  /// one lock for a write's store and indexing (only whoever holds
+  /// `Queue.flushing` appends; readers and compaction look things up).
   private struct Files {
+    /// The segment being appended to, and its size.
+    var current: LogSegment
+    var currentSize: UInt64
     var segments: [UInt32: LogSegment]
+    /// Closed segments' sizes (the current one's is `currentSize`).
     var sizes: [UInt32: UInt64]
     var index: LogIndex
     var totalBytes: UInt64
@@ -151,25 +209,34 @@ final class MessageLog: Sendable {
     /// No compaction starts once the log is closing.
     var closing = false
     var compactions = 0
+
+    func size(of number: UInt32) -> UInt64 {
+      number == current.number ? currentSize : sizes[number, default: 0]
+    }
   }
 
   let configuration: Configuration
   private let logger: Logger
   private let queue: Mutex<Queue>
-  private let output: Mutex<Output>
   private let files: Mutex<Files>
+  /// The largest seq written (tombstones delete up to it): written only by
+  /// whoever holds `Queue.flushing`.
+  private let lastSeq: Atomic<UInt64>
+  /// A write failed and none succeeded since (spares the success path a
+  /// lock): set and cleared by whoever holds `Queue.flushing`.
+  private let failing = Atomic<Bool>(false)
   /// `configuration.maxBytes`, changeable while running (tests); 0: none.
   private let limit: Atomic<UInt64>
   private let writes = Atomic<Int>(0)
   private let recordsWritten = Atomic<Int>(0)
   private let failedWrites = Atomic<Int>(0)
 
-  private init(configuration: Configuration, logger: Logger, output: Output, files: Files) {
+  private init(configuration: Configuration, logger: Logger, files: Files, lastSeq: UInt64) {
     self.configuration = configuration
     self.logger = logger
     self.queue = Mutex(Queue(retryInterval: configuration.retryInterval))
-    self.output = Mutex(output)
     self.files = Mutex(files)
+    self.lastSeq = Atomic(lastSeq)
     self.limit = Atomic(configuration.maxBytes ?? 0)
   }
 
@@ -180,9 +247,17 @@ final class MessageLog: Sendable {
 
   // MARK: Writing
 
-  /// Queues items to be written in this order; see the type's comment.
-  func enqueue(_ items: [Item]) -> (acknowledgement: Acknowledgement, needsFlush: Bool) {
-    switch queue.withLock({ $0.enqueue(items) }) {
+  /// Queues one submission's `.log` and `.deleteChannel` operations; see the type's comment.
+  func enqueue(_ operations: [StoreOperation]) -> (acknowledgement: Acknowledgement, needsFlush: Bool) {
+    switch queue.withLock({ $0.enqueue(operations) }) {
+    case .queued(let acknowledgement, let needsFlush): (acknowledgement, needsFlush)
+    case .refused(let error): (.failed(error), false)
+    }
+  }
+
+  /// What an empty submission waits for: everything queued before it.
+  func enqueueBarrier() -> (acknowledgement: Acknowledgement, needsFlush: Bool) {
+    switch queue.withLock({ $0.enqueue([]) }) {
     case .queued(let acknowledgement, let needsFlush): (acknowledgement, needsFlush)
     case .refused(let error): (.failed(error), false)
     }
@@ -199,14 +274,20 @@ final class MessageLog: Sendable {
   func flush() {
     var writing = false
     var rounds = 0
-    while let batch = queue.withLock({ $0.take(writing: writing) }) {
+    var buffers: Scratch?
+    while var batch = queue.withLock({ $0.take(writing: writing, returning: &buffers) }) {
       writing = true
-      write(batch.items, batch.acknowledgement)
+      write(batch.items, batch.acknowledgement, &batch.scratch)
+      // The items go back as the queue's next array, emptied here, not under its lock.
+      batch.scratch.items = batch.items
+      batch.items = []
+      batch.scratch.clear()
+      buffers = batch.scratch
       rounds += 1
       // A caller is not kept writing for others forever: after a few
       // rounds the rest is handed to a thread of its own.
       if rounds == 8 {
-        if queue.withLock({ $0.release() }) { DispatchQueue.global().async { self.flush() } }
+        if queue.withLock({ $0.release(returning: batch.scratch) }) { DispatchQueue.global().async { self.flush() } }
         return
       }
     }
@@ -229,15 +310,19 @@ final class MessageLog: Sendable {
     }
   }
 
-  private func write(_ items: [Item], _ acknowledgement: Acknowledgement) {
+  private func write(_ items: [Item], _ acknowledgement: Acknowledgement, _ scratch: inout Scratch) {
     do {
-      let (rotated, records) = try append(items)
+      let (rotated, records) = try append(items, &scratch)
       writes.add(1, ordering: .relaxed)
       recordsWritten.add(records, ordering: .relaxed)
-      if queue.withLock({ $0.succeeded() }) { logger.notice("message log writable again") }
+      if failing.load(ordering: .relaxed) {
+        failing.store(false, ordering: .relaxed)
+        if queue.withLock({ $0.succeeded() }) { logger.notice("message log writable again") }
+      }
       acknowledgement.complete(nil)
       if rotated { scheduleCompaction() }
     } catch {
+      failing.store(true, ordering: .relaxed)
       let refused = queue.withLock { $0.failed(error) }
       failedWrites.add(1, ordering: .relaxed)
       logger.error(
@@ -248,122 +333,103 @@ final class MessageLog: Sendable {
     }
   }
 
-  /// Lays the items out as frames, copies them into the current segment
-  /// in one go, then indexes them. Returns whether a segment was closed,
-  /// and how many frames were written.
-  private func append(_ items: [Item]) throws(StoreError) -> (rotated: Bool, frames: Int) {
-    struct Placed {
-      var channel: String
-      var seq: UInt64
-      var kind: UInt8
-      var offset: Int
-      var length: Int
-      var from: UInt32?
-    }
-    var buffer: [UInt8] = []
-    var placed: [Placed] = []
-    placed.reserveCapacity(items.count)
-    var tombstones: [LogIndex.Tombstone] = []
-    var lastSeq = output.withLock { $0.lastSeq }
+  /// Lays the items out as frames (encoding deferred payloads, outside
+  /// every lock), then, under the files' lock, copies them into the
+  /// current segment in one go and indexes them. Returns whether a segment
+  /// was closed, and how many frames were written.
+  private func append(_ items: [Item], _ scratch: inout Scratch) throws(StoreError) -> (rotated: Bool, frames: Int) {
+    var newest = lastSeq.load(ordering: .relaxed)
     for item in items {
-      let offset = buffer.count
+      let offset = scratch.frames.count
       switch item {
       case .operations(let operations):
         for operation in operations {
-          let offset = buffer.count
+          let offset = scratch.frames.count
           switch operation {
           case .log(let record):
+            let kind = UInt8(record.kind.rawValue)
             let length = LogFrame.append(
-              seq: record.seq, kind: UInt8(record.kind.rawValue), time: microseconds(record.time),
-              channel: record.channel, payload: record.payload, to: &buffer)
-            placed.append(
-              Placed(
-                channel: record.channel, seq: record.seq, kind: UInt8(record.kind.rawValue), offset: offset,
-                length: length))
-            lastSeq = max(lastSeq, record.seq)
+              seq: record.seq, kind: kind, time: microseconds(record.time), channel: record.channel,
+              payload: record.payloadBytes, to: &scratch.frames)
+            scratch.placed.append(
+              Placed(channel: record.channel, seq: record.seq, kind: kind, offset: offset, length: length))
+            newest = max(newest, record.seq)
           case .deleteChannel(let channel):
             // Up to the newest seq written: everything the channel logged so far.
             LogFrame.append(
-              seq: lastSeq, kind: LogFrame.tombstoneKind, time: 0, channel: channel, payload: Data(), to: &buffer)
-            tombstones.append(LogIndex.Tombstone(channel: channel, seq: lastSeq))
+              seq: newest, kind: LogFrame.tombstoneKind, time: 0, channel: channel, payload: [], to: &scratch.frames)
+            scratch.tombstones.append(LogIndex.Tombstone(channel: channel, seq: newest))
           default:
             assertionFailure("an operation for SQLite reached the message log")
           }
         }
       case .tombstone(let channel, let seq):
-        LogFrame.append(seq: seq, kind: LogFrame.tombstoneKind, time: 0, channel: channel, payload: Data(), to: &buffer)
-        tombstones.append(LogIndex.Tombstone(channel: channel, seq: seq))
+        LogFrame.append(
+          seq: seq, kind: LogFrame.tombstoneKind, time: 0, channel: channel, payload: [], to: &scratch.frames)
+        scratch.tombstones.append(LogIndex.Tombstone(channel: channel, seq: seq))
       case .relocated(let channel, let seq, let kind, let frame, let from):
-        buffer.append(contentsOf: frame)
-        placed.append(Placed(channel: channel, seq: seq, kind: kind, offset: offset, length: frame.count, from: from))
+        scratch.frames.append(contentsOf: frame)
+        scratch.placed.append(
+          Placed(channel: channel, seq: seq, kind: kind, offset: offset, length: frame.count, from: from))
       }
     }
-    let count = UInt64(buffer.count)
-    let (segment, base, rotated) = try output.withLock { output throws(StoreError) -> (UInt32, UInt64, Bool) in
+    let count = UInt64(scratch.frames.count)
+    let limit = self.limit.load(ordering: .relaxed)
+    let retention = configuration.retention
+    let (rotated, written) = try files.withLock { files throws(StoreError) -> (Bool, LogSegment) in
       var rotated = false
-      if output.size > UInt64(LogFrame.segmentHeaderSize) && output.size + count > configuration.segmentBytes {
-        try rotate(&output)
+      if files.currentSize > UInt64(LogFrame.segmentHeaderSize) && files.currentSize + count > configuration.segmentBytes {
+        try rotate(&files)
         rotated = true
       }
-      let limit = self.limit.load(ordering: .relaxed)
-      if limit > 0, files.withLock({ $0.totalBytes }) + count > limit {
+      if limit > 0, files.totalBytes + count > limit {
         throw .unavailable("the message log is full: it may not grow past \(limit) bytes")
       }
       // Into the mapping: in the page cache on return. (A store cut short
-      // leaves bytes past `size` that the next write overwrites, or that a
-      // restart cuts off as a torn end.)
-      try output.current.store(buffer, at: output.size)
-      if configuration.syncEachWrite { try output.current.sync() }
-      let base = output.size
-      output.size += count
-      output.lastSeq = lastSeq
-      return (output.current.number, base, rotated)
-    }
-    files.withLock { files in
+      // leaves bytes past `currentSize` that the next write overwrites, or
+      // that a restart cuts off as a torn end.)
+      try files.current.store(scratch.frames, at: files.currentSize)
+      let base = files.currentSize
+      let segment = files.current.number
+      files.currentSize += count
       files.totalBytes += count
-      files.sizes[segment] = base + count
-      var grown: [String] = []
-      for item in placed {
+      for item in scratch.placed {
         let entry = LogIndex.Entry(
-          seq: item.seq, kind: item.kind, segment: segment, offset: base + UInt64(item.offset), length: UInt32(item.length))
+          seq: item.seq, kind: item.kind, segment: segment, offset: base + UInt64(item.offset),
+          length: UInt32(item.length))
         if let from = item.from {
           _ = files.index.relocate(item.channel, seq: item.seq, from: from, to: entry)
-        } else {
-          files.index.add(item.channel, entry)
-          if item.kind == UInt8(LogRecord.Kind.message.rawValue) && !grown.contains(item.channel) {
-            grown.append(item.channel)
-          }
+        } else if files.index.add(item.channel, entry, pruneAbove: retention.messagesPerChannel + retention.slack) {
+          files.index.prune(item.channel, keeping: retention.messagesPerChannel, slack: retention.slack)
         }
       }
-      for tombstone in tombstones {
+      for tombstone in scratch.tombstones {
         files.index.delete(tombstone.channel, upTo: tombstone.seq)
         files.index.tombstones[segment, default: []].append(tombstone)
       }
-      let retention = configuration.retention
-      for channel in grown {
-        files.index.prune(channel, keeping: retention.messagesPerChannel, slack: retention.slack)
-      }
+      return (rotated, files.current)
     }
-    return (rotated, placed.count + tombstones.count)
+    lastSeq.store(newest, ordering: .relaxed)
+    // Outside the lock: readers and compaction need not wait for the disk.
+    if configuration.syncEachWrite { try written.sync() }
+    return (rotated, scratch.placed.count + scratch.tombstones.count)
   }
 
   /// Closes the current segment (synced once, so the kernel holds at most
   /// one segment unsynced) and starts the next.
-  private func rotate(_ output: inout Output) throws(StoreError) {
+  private func rotate(_ files: inout Files) throws(StoreError) {
     let next = try LogSegment.create(
-      directory: configuration.directory, number: output.current.number + 1, epoch: configuration.epoch,
+      directory: configuration.directory, number: files.current.number + 1, epoch: configuration.epoch,
       allocate: configuration.segmentBytes)
     syncDirectory(configuration.directory)
-    try output.current.sync()
-    output.current.finish(size: output.size)
+    try files.current.sync()
+    files.current.finish(size: files.currentSize)
     let header = UInt64(LogFrame.segmentHeaderSize)
-    files.withLock { files in
-      files.segments[next.number] = next
-      files.sizes[next.number] = header
-      files.totalBytes += header
-    }
-    output.current = next
-    output.size = header
+    files.sizes[files.current.number] = files.currentSize
+    files.segments[next.number] = next
+    files.totalBytes += header
+    files.current = next
+    files.currentSize = header
   }
 
   // MARK: Compaction
@@ -377,7 +443,7 @@ final class MessageLog: Sendable {
       let header = Int(LogFrame.segmentHeaderSize)
       let found = files.segments.keys.sorted().first { number in
         number != current
-          && files.index.liveBytes[number, default: 0] * 2 <= Int(files.sizes[number, default: 0]) - header
+          && files.index.liveBytes[number, default: 0] * 2 <= Int(files.size(of: number)) - header
       }
       if found != nil {
         files.compacting = true
@@ -430,7 +496,7 @@ final class MessageLog: Sendable {
       do {
         try await acknowledgement.waitUntimed()
         // The copies are synced before the originals go.
-        try output.withLock { output throws(StoreError) in try output.current.sync() }
+        try files.withLock { $0.current }.sync()
       } catch {
         logger.error("message log compaction failed", metadata: ["segment": "\(segment.path)", "error": "\(error)"])
         return
@@ -526,9 +592,9 @@ final class MessageLog: Sendable {
     }
     // Synced, and trimmed to what it holds: a stopped server's segments
     // are exactly their records (what a backup copies).
-    output.withLock { output in
-      try? output.current.sync()
-      output.current.finish(size: output.size)
+    files.withLock { files in
+      try? files.current.sync()
+      files.current.finish(size: files.currentSize)
     }
   }
 
@@ -575,27 +641,31 @@ extension MessageLog {
       syncDirectory(directory)
       numbers = [1]
     }
-    var files = Files(segments: [:], sizes: [:], index: LogIndex(), totalBytes: 0)
+    var segments: [UInt32: LogSegment] = [:]
+    var sizes: [UInt32: UInt64] = [:]
+    var index = LogIndex()
+    var totalBytes: UInt64 = 0
     var deletions: [String: UInt64] = [:]
     var lastSeq: UInt64 = 0
     for number in numbers {
       let segment = try LogSegment.open(directory: directory, number: number)
       let size = try scan(
         segment, last: number == numbers.last, configuration: configuration, logger: logger,
-        into: &files.index, deletions: &deletions, lastSeq: &lastSeq)
-      files.segments[number] = segment
-      files.sizes[number] = size
-      files.totalBytes += size
+        into: &index, deletions: &deletions, lastSeq: &lastSeq)
+      segments[number] = segment
+      sizes[number] = size
+      totalBytes += size
     }
-    for (channel, seq) in deletions { files.index.delete(channel, upTo: seq) }
+    for (channel, seq) in deletions { index.delete(channel, upTo: seq) }
     let keep = configuration.retention.messagesPerChannel
-    for channel in Array(files.index.channels.keys) { files.index.prune(channel, keeping: keep, slack: 0) }
-    files.index.pruned = 0
-    let current = files.segments[numbers.last!]!
-    let size = files.sizes[current.number]!
+    for channel in Array(index.channels.keys) { index.prune(channel, keeping: keep, slack: 0) }
+    index.pruned = 0
+    let current = segments[numbers.last!]!
+    let size = sizes.removeValue(forKey: current.number)!
     try current.allocate(max(configuration.segmentBytes, size))
-    let output = Output(current: current, size: size, lastSeq: lastSeq)
-    let log = MessageLog(configuration: configuration, logger: logger, output: output, files: files)
+    let files = Files(
+      current: current, currentSize: size, segments: segments, sizes: sizes, index: index, totalBytes: totalBytes)
+    let log = MessageLog(configuration: configuration, logger: logger, files: files, lastSeq: lastSeq)
     log.scheduleCompaction()
     return log
   }

@@ -275,8 +275,8 @@ public final class SQLiteStore: Store {
         while let row = try rows.next() {
           let payload: Data = row[4]
           LogFrame.append(
-            seq: UInt64(row[0] as Int64), kind: UInt8(row[2] as Int64), time: row[3], channel: row[1], payload: payload,
-            to: &buffer)
+            seq: UInt64(row[0] as Int64), kind: UInt8(row[2] as Int64), time: row[3], channel: row[1],
+            payload: [UInt8](payload), to: &buffer)
           moved += 1
           if buffer.count >= 1 << 20 { try drain() }
         }
@@ -356,7 +356,7 @@ public final class SQLiteStore: Store {
     }
     // The common case, a message: the array goes to the log as it is.
     if logged == operations.count && logged > 0 {
-      let (acknowledgement, needsFlush) = log.enqueue([.operations(operations)])
+      let (acknowledgement, needsFlush) = log.enqueue(operations)
       return StoreSubmission(acknowledgement: acknowledgement, needsWake: needsFlush)
     }
     var forLog: [StoreOperation] = []
@@ -370,7 +370,7 @@ public final class SQLiteStore: Store {
     let stored = writer.enqueue(others)
     // An empty submission is done once everything submitted before it is, in both.
     if forLog.isEmpty && !operations.isEmpty { return stored }
-    let (written, needsFlush) = log.enqueue(forLog.isEmpty ? [] : [.operations(forLog)])
+    let (written, needsFlush) = forLog.isEmpty ? log.enqueueBarrier() : log.enqueue(forLog)
     return StoreSubmission(
       acknowledgement: .all([written, stored.acknowledgement]), needsWake: needsFlush || stored.needsWake)
   }

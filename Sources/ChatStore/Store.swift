@@ -158,27 +158,45 @@ public struct LogRecord: Sendable, Equatable {
   /// Stored in whole microseconds since 1970.
   public var time: Date
   /// The event, encoded by the registry; the store never looks inside.
-  public var payload: Data { encodedPayload() }
-  /// Encodes on the writer's thread, not under the registry's lock.
-  private let encodedPayload: @Sendable () -> Data
+  public var payload: Data { Data(source.bytes) }
+  /// The same bytes, as the message log writes them (no copy).
+  public var payloadBytes: [UInt8] { source.bytes }
+  /// Produces the bytes: already encoded, or encoded on the writer's
+  /// thread, not under the registry's lock. An existential of at most three
+  /// words, so a record costs no allocation of its own.
+  private let source: any LogPayload
 
   public init(seq: UInt64, channel: String, kind: Kind, time: Date, payload: Data) {
-    self.init(seq: seq, channel: channel, kind: kind, time: time, deferredPayload: { payload })
+    self.init(seq: seq, channel: channel, kind: kind, time: time, payload: EncodedPayload(bytes: [UInt8](payload)))
   }
 
-  /// A record whose payload is encoded when the store writes it.
-  public init(seq: UInt64, channel: String, kind: Kind, time: Date, deferredPayload: @escaping @Sendable () -> Data) {
+  public init(seq: UInt64, channel: String, kind: Kind, time: Date, payloadBytes: [UInt8]) {
+    self.init(seq: seq, channel: channel, kind: kind, time: time, payload: EncodedPayload(bytes: payloadBytes))
+  }
+
+  /// A record whose payload is produced when the store writes it.
+  public init(seq: UInt64, channel: String, kind: Kind, time: Date, payload: some LogPayload) {
     self.seq = seq
     self.channel = channel
     self.kind = kind
     self.time = time
-    self.encodedPayload = deferredPayload
+    self.source = payload
   }
 
   public static func == (lhs: Self, rhs: Self) -> Bool {
     lhs.seq == rhs.seq && lhs.channel == rhs.channel && lhs.kind == rhs.kind && lhs.time == rhs.time
-      && lhs.payload == rhs.payload
+      && lhs.payloadBytes == rhs.payloadBytes
   }
+}
+
+/// Where a log record's bytes come from when the store writes it.
+public protocol LogPayload: Sendable {
+  var bytes: [UInt8] { get }
+}
+
+/// Bytes already encoded.
+struct EncodedPayload: LogPayload {
+  let bytes: [UInt8]
 }
 
 public struct AccountRecord: Sendable, Equatable {

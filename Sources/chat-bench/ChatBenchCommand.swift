@@ -8,7 +8,7 @@ struct ChatBenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "chat-bench",
     abstract: "Measures a chat.v1 server: fan-out, held sessions and direct messages.",
-    subcommands: [Fanout.self, Sessions.self, Direct.self, CatchUp.self, Presence.self, Summarize.self]
+    subcommands: [Fanout.self, Sessions.self, Direct.self, CatchUp.self, Presence.self, StoreCost.self, Summarize.self]
   )
 }
 
@@ -321,6 +321,62 @@ struct SendingArguments: ParsableArguments {
     options.inFlight = inFlight
     options.messageBytes = messageBytes
     return options
+  }
+}
+
+struct StoreCost: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "store-cost",
+    abstract:
+      "In process, no transport: the CPU per accepted direct message of the registry on the memory store and on the SQLite store, rounds interleaved."
+  )
+
+  @Option(help: "Pairs of guests sending each other direct messages.")
+  var pairs = 100
+
+  @Option(help: "Messages per round (all senders together).")
+  var messages = 100_000
+
+  @Option(help: "Rounds on each store.")
+  var rounds = 5
+
+  @Option(help: "Messages per second from all senders together (default: as fast as the registry accepts).")
+  var rate: Double?
+
+  @Option(help: "Where the SQLite rounds make their data directories (default: the temporary directory).")
+  var directory: String?
+
+  @Option(help: "Run only this store's rounds (memory or sqlite; for profiling one side).")
+  var only: String?
+
+  @Flag(help: "Print the report as JSON instead of a table.")
+  var json = false
+
+  func validate() throws {
+    if let only, !["memory", "sqlite"].contains(only) {
+      throw ValidationError("--only \(only) is neither memory nor sqlite.")
+    }
+    try validateCounts([("--pairs", pairs), ("--messages", messages), ("--rounds", rounds)], connections: nil)
+    if messages < pairs * 2 { throw ValidationError("--messages \(messages) must be at least 2 × --pairs (\(pairs * 2)).") }
+    if let rate, !(rate > 0) { throw ValidationError("--rate \(rate) must be more than 0.") }
+  }
+
+  func run() async throws {
+    var options = StoreCostOptions()
+    options.pairs = pairs
+    options.messages = messages
+    options.rounds = rounds
+    options.rate = rate
+    if let directory { options.directory = directory }
+    if let only { options.stores = [only] }
+    let report = try await ChatBench.storeCost(options)
+    if json {
+      let encoder = JSONEncoder()
+      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+      print(String(decoding: try encoder.encode(report), as: UTF8.self))
+    } else {
+      print(report.table)
+    }
   }
 }
 

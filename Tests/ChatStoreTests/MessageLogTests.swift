@@ -24,7 +24,7 @@ struct MessageLogTests {
     #expect(size > UInt64(LogFrame.segmentHeaderSize))
     // Half of a record: what a write cut short by a crash leaves.
     var torn = [UInt8]()
-    LogFrame.append(seq: 11, kind: 1, time: 0, channel: "g", payload: Data("eleven".utf8), to: &torn)
+    LogFrame.append(seq: 11, kind: 1, time: 0, channel: "g", payload: Array("eleven".utf8), to: &torn)
     try handle.write(contentsOf: torn.prefix(torn.count / 2))
     try handle.close()
 

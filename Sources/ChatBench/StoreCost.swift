@@ -1,0 +1,188 @@
+import ChatCore
+import ChatGRPC
+import ChatStore
+import Foundation
+import Logging
+
+/// What the store adds to each accepted message, measured in this process
+/// with no transport: the registry on `--store memory` and on the SQLite
+/// store, rounds interleaved, pairs of guests sending each other direct
+/// messages through `ChatRegistry` and consumers draining every session
+/// (each event encoded once, as the server's writers do).
+///
+/// Why in process: over gRPC the transport's own run-to-run spread (±20 µs
+/// per message here) is larger than the store's cost, so the difference of
+/// two end-to-end runs says little. The work both sides share (the registry,
+/// delivery, encoding) is the same code in both; only the store differs.
+public struct StoreCostOptions: Sendable {
+  public var pairs = 100
+  public var messages = 100_000
+  public var rounds = 5
+  /// Messages per second from all senders together; nil floods.
+  public var rate: Double?
+  /// Which stores run (profiling one side): "memory", "sqlite".
+  public var stores = ["memory", "sqlite"]
+  /// Where the SQLite rounds make their data directories.
+  public var directory = NSTemporaryDirectory()
+
+  public init() {}
+}
+
+public struct StoreCostRound: Sendable, Codable {
+  public var store: String
+  public var messages: Int
+  public var deliveries: Int
+  public var cpuSeconds: Double
+  public var wallSeconds: Double
+  public var microsecondsPerMessage: Double { cpuSeconds / Double(messages) * 1e6 }
+}
+
+public struct StoreCostReport: Sendable, Codable {
+  public var rounds: [StoreCostRound]
+
+  public func median(_ store: String) -> Double {
+    let values = rounds.filter { $0.store == store }.map(\.microsecondsPerMessage).sorted()
+    guard !values.isEmpty else { return .nan }
+    return values.count % 2 == 1
+      ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
+  }
+
+  /// The SQLite round minus the memory round before it, one per pair of rounds.
+  public var pairedDifferences: [Double] {
+    let memory = rounds.filter { $0.store == "memory" }
+    let sqlite = rounds.filter { $0.store == "sqlite" }
+    return zip(memory, sqlite).map { $1.microsecondsPerMessage - $0.microsecondsPerMessage }
+  }
+
+  public var table: String {
+    var lines = ["| store | rounds | CPU per accepted message, median | each round |", "|---|---|---|---|"]
+    for store in ["memory", "sqlite"] {
+      let each = rounds.filter { $0.store == store }.map { String(format: "%.2f", $0.microsecondsPerMessage) }
+      lines.append("| \(store) | \(each.count) | \(String(format: "%.2f", median(store))) µs | \(each.joined(separator: ", ")) |")
+    }
+    let differences = pairedDifferences.sorted()
+    let medianDifference =
+      differences.isEmpty
+      ? Double.nan
+      : differences.count % 2 == 1
+        ? differences[differences.count / 2]
+        : (differences[differences.count / 2 - 1] + differences[differences.count / 2]) / 2
+    lines.append("")
+    lines.append(
+      "SQLite over memory: \(String(format: "%+.2f", median("sqlite") - median("memory"))) µs per message (medians); "
+        + "paired rounds: median \(String(format: "%+.2f", medianDifference)) µs, each "
+        + pairedDifferences.map { String(format: "%+.2f", $0) }.joined(separator: ", "))
+    return lines.joined(separator: "\n")
+  }
+}
+
+extension ChatBench {
+  /// Runs `options.rounds` rounds on each store, memory first, alternating.
+  public static func storeCost(_ options: StoreCostOptions) async throws -> StoreCostReport {
+    var logger = Logger(label: "chat-bench.store-cost")
+    logger.logLevel = .warning
+    var rounds: [StoreCostRound] = []
+    for _ in 0..<options.rounds {
+      for useStore in [false, true] where options.stores.contains(useStore ? "sqlite" : "memory") {
+        rounds.append(try await storeCostRound(options, useStore: useStore, logger: logger))
+      }
+    }
+    return StoreCostReport(rounds: rounds)
+  }
+
+  private static func storeCostRound(
+    _ options: StoreCostOptions, useStore: Bool, logger: Logger
+  ) async throws -> StoreCostRound {
+    var limits = RegistryLimits()
+    limits.maxSessions = max(limits.maxSessions, options.pairs * 2)
+    // As the spawned servers of the other benchmarks: no per-user rate limit.
+    limits.rateLimit = nil
+    let registry: ChatRegistry
+    var store: SQLiteStore?
+    var directory: String?
+    if useStore {
+      let path = (options.directory as NSString).appendingPathComponent("chat-store-cost-\(UUID().uuidString)")
+      directory = path
+      let opened = try SQLiteStore.open(
+        SQLiteStore.Configuration(directory: path, retention: Retention(messagesPerChannel: limits.historyLimit)),
+        logger: logger)
+      store = opened
+      registry = try ChatRegistry(logger: logger, limits: limits, store: opened, format: ProtobufEventEncoding.self)
+    } else {
+      registry = ChatRegistry(logger: logger, limits: limits)
+    }
+    defer {
+      if let directory { try? FileManager.default.removeItem(atPath: directory) }
+    }
+    let sessions = try (0..<(options.pairs * 2)).map { index throws(ChatError) in
+      try registry.connect(ChatName.validate("u\(index)", as: .user))
+    }
+    let perSender = options.messages / (options.pairs * 2)
+    let messages = perSender * options.pairs * 2
+    let text = String(repeating: "x", count: 64)
+    let start = ProcessSample.ofSelf()
+    let delivered = try await withThrowingTaskGroup(of: Int.self) { group in
+      for session in sessions {
+        // Each sender's messages come back as echoes, its partner's arrive.
+        group.addTask { await drain(session, expecting: 2 * perSender, registry: registry) }
+      }
+      let interval = options.rate.map { Double(options.pairs * 2) / $0 }
+      let began = ContinuousClock.now
+      for (index, session) in sessions.enumerated() {
+        let partner = sessions[index ^ 1].user.display
+        group.addTask {
+          for message in 0..<perSender {
+            if let interval {
+              try await Task.sleep(until: began + .seconds(interval * Double(message)), clock: .continuous)
+            }
+            let (_, durability) = try registry.send(text, to: .user, named: partner, from: session.caller)
+            try await durability.wait()
+          }
+          return 0
+        }
+      }
+      // A lost delivery would leave a drain waiting: the round is bounded.
+      let watchdog = Task {
+        try await Task.sleep(for: .seconds(600))
+        for session in sessions { registry.disconnect(session) }
+      }
+      defer { watchdog.cancel() }
+      var count = 0
+      while let result = try await group.next() { count += result }
+      return count
+    }
+    let end = ProcessSample.ofSelf()
+    await store?.close()
+    // Each message reaches its recipient and echoes to its sender.
+    guard delivered == messages * 2 else {
+      throw StoreCostError(message: "\(messages * 2) deliveries expected, \(delivered) arrived")
+    }
+    return StoreCostRound(
+      store: useStore ? "sqlite" : "memory", messages: messages, deliveries: delivered,
+      cpuSeconds: end.cpuSeconds - start.cpuSeconds, wallSeconds: BenchClock.seconds(from: start.takenAt, to: end.takenAt))
+  }
+
+  /// Writes a session's events as a Connect handler does (each encoded once,
+  /// then recorded as written) until it got `expecting` events past
+  /// Welcome, then ends the session; returns how many it got.
+  private static func drain(_ session: Session, expecting: Int, registry: ChatRegistry) async -> Int {
+    var count = -1
+    while count < expecting {
+      switch await session.queue.next() {
+      case .events(let batch):
+        for event in batch { _ = event.encoded(as: ProtobufEventEncoding.self) }
+        registry.recordWritten(batch, to: session)
+        count += batch.count
+      case .ended:
+        return max(count, 0)
+      }
+    }
+    registry.disconnect(session)
+    return count
+  }
+}
+
+struct StoreCostError: Error, CustomStringConvertible {
+  var message: String
+  var description: String { message }
+}
