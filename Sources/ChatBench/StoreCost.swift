@@ -47,6 +47,33 @@ public struct StoreCostReport: Sendable, Codable {
       ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
   }
 
+  static func median(_ sorted: [Double]) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+  }
+
+  /// A distribution-free interval holding the median of the paired
+  /// differences with at least 95 % confidence: the order statistics a
+  /// binomial(n, ½) count puts around it (the sign test's interval). nil
+  /// below 6 pairs, where none exists.
+  static func confidenceInterval(_ sorted: [Double]) -> (Double, Double)? {
+    let n = sorted.count
+    guard n >= 6 else { return nil }
+    // P(X < k) for X ~ binomial(n, ½): the largest k with 2·P(X < k) ≤ 0.05.
+    var probability = pow(0.5, Double(n))
+    var below = 0.0
+    var k = 0
+    while true {
+      below += probability
+      if 2 * below > 0.05 { break }
+      k += 1
+      probability *= Double(n - k + 1) / Double(k)
+    }
+    guard k >= 1 else { return nil }
+    return (sorted[k - 1], sorted[n - k])
+  }
+
   /// The SQLite round minus the memory round before it, one per pair of rounds.
   public var pairedDifferences: [Double] {
     let memory = rounds.filter { $0.store == "memory" }
@@ -61,17 +88,12 @@ public struct StoreCostReport: Sendable, Codable {
       lines.append("| \(store) | \(each.count) | \(String(format: "%.2f", median(store))) µs | \(each.joined(separator: ", ")) |")
     }
     let differences = pairedDifferences.sorted()
-    let medianDifference =
-      differences.isEmpty
-      ? Double.nan
-      : differences.count % 2 == 1
-        ? differences[differences.count / 2]
-        : (differences[differences.count / 2 - 1] + differences[differences.count / 2]) / 2
     lines.append("")
     lines.append(
       "SQLite over memory: \(String(format: "%+.2f", median("sqlite") - median("memory"))) µs per message (medians); "
-        + "paired rounds: median \(String(format: "%+.2f", medianDifference)) µs, each "
-        + pairedDifferences.map { String(format: "%+.2f", $0) }.joined(separator: ", "))
+        + "paired rounds: median \(String(format: "%+.2f", Self.median(differences))) µs"
+        + (Self.confidenceInterval(differences).map { String(format: ", 95 %% interval [%+.2f, %+.2f]", $0.0, $0.1) } ?? "")
+        + ", each " + pairedDifferences.map { String(format: "%+.2f", $0) }.joined(separator: ", "))
     return lines.joined(separator: "\n")
   }
 }
