@@ -31,6 +31,7 @@ arguments() {
     sessions-10k)       echo sessions --sessions 10000 --hold 5 ;;
     direct-100-flood)   echo direct --pairs 100 --duration 10 ;;
     direct-100-rate1000) echo direct --pairs 100 --rate 1000 --duration 10 ;;
+    direct-10-rate1000) echo direct --pairs 10 --rate 1000 --duration 10 ;;
     catchup-1000)       echo catchup --missed 1000 --rounds 5 ;;
     fanout-1000-mux10-flood) echo fanout --members 1000 --connections 10 --senders 4 --duration 10 ;;
     sessions-10k-mux100) echo sessions --sessions 10000 --connections 100 --hold 5 ;;

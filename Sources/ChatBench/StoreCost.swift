@@ -34,6 +34,10 @@ public struct StoreCostRound: Sendable, Codable {
   public var deliveries: Int
   public var cpuSeconds: Double
   public var wallSeconds: Double
+  /// From `send` to its durability's end, in µs: what the store adds to SendMessage's latency.
+  public var sendMicrosP50: Double
+  public var sendMicrosP99: Double
+  public var sendMicrosP999: Double
   public var microsecondsPerMessage: Double { cpuSeconds / Double(messages) * 1e6 }
 }
 
@@ -82,10 +86,19 @@ public struct StoreCostReport: Sendable, Codable {
   }
 
   public var table: String {
-    var lines = ["| store | rounds | CPU per accepted message, median | each round |", "|---|---|---|---|"]
+    var lines = [
+      "| store | rounds | CPU per accepted message, median | send to OK p50 / p99 / p99.9, medians | each round's CPU |",
+      "|---|---|---|---|---|",
+    ]
     for store in ["memory", "sqlite"] {
-      let each = rounds.filter { $0.store == store }.map { String(format: "%.2f", $0.microsecondsPerMessage) }
-      lines.append("| \(store) | \(each.count) | \(String(format: "%.2f", median(store))) µs | \(each.joined(separator: ", ")) |")
+      let mine = rounds.filter { $0.store == store }
+      let each = mine.map { String(format: "%.2f", $0.microsecondsPerMessage) }
+      let latency = [\StoreCostRound.sendMicrosP50, \.sendMicrosP99, \.sendMicrosP999].map { path in
+        String(format: "%.1f", Self.median(mine.map { $0[keyPath: path] }.sorted()))
+      }
+      lines.append(
+        "| \(store) | \(each.count) | \(String(format: "%.2f", median(store))) µs | \(latency.joined(separator: " / ")) µs | \(each.joined(separator: ", ")) |"
+      )
     }
     let differences = pairedDifferences.sorted()
     lines.append("")
@@ -143,24 +156,36 @@ extension ChatBench {
     let messages = perSender * options.pairs * 2
     let text = String(repeating: "x", count: 64)
     let start = ProcessSample.ofSelf()
-    let delivered = try await withThrowingTaskGroup(of: Int.self) { group in
+    // What a task of the round returns: a drain its deliveries, a sender how long each send took.
+    enum Outcome: Sendable {
+      case delivered(Int)
+      case sent([Duration])
+    }
+    let (delivered, latencies) = try await withThrowingTaskGroup(of: Outcome.self) { group in
       for session in sessions {
         // Each sender's messages come back as echoes, its partner's arrive.
-        group.addTask { await drain(session, expecting: 2 * perSender, registry: registry) }
+        group.addTask { .delivered(await drain(session, expecting: 2 * perSender, registry: registry)) }
       }
       let interval = options.rate.map { Double(options.pairs * 2) / $0 }
       let began = ContinuousClock.now
       for (index, session) in sessions.enumerated() {
         let partner = sessions[index ^ 1].user.display
+        // Senders are spread over the interval, so the rate is steady, not one burst per interval.
+        let offset = Double(index) / Double(sessions.count)
         group.addTask {
+          var took: [Duration] = []
+          took.reserveCapacity(perSender)
           for message in 0..<perSender {
             if let interval {
-              try await Task.sleep(until: began + .seconds(interval * Double(message)), clock: .continuous)
+              try await Task.sleep(until: began + .seconds(interval * (Double(message) + offset)), clock: .continuous)
             }
+            // From the call to its OK: what SendMessage's handler waits for.
+            let sent = ContinuousClock.now
             let (_, durability) = try registry.send(text, to: .user, named: partner, from: session.caller)
             try await durability.wait()
+            took.append(ContinuousClock.now - sent)
           }
-          return 0
+          return .sent(took)
         }
       }
       // A lost delivery would leave a drain waiting: the round is bounded.
@@ -170,8 +195,14 @@ extension ChatBench {
       }
       defer { watchdog.cancel() }
       var count = 0
-      while let result = try await group.next() { count += result }
-      return count
+      var latencies: [Duration] = []
+      while let outcome = try await group.next() {
+        switch outcome {
+        case .delivered(let events): count += events
+        case .sent(let took): latencies += took
+        }
+      }
+      return (count, latencies)
     }
     let end = ProcessSample.ofSelf()
     await store?.close()
@@ -179,9 +210,14 @@ extension ChatBench {
     guard delivered == messages * 2 else {
       throw StoreCostError(message: "\(messages * 2) deliveries expected, \(delivered) arrived")
     }
+    let sorted = latencies.map { Double($0.components.attoseconds) / 1e12 + Double($0.components.seconds) * 1e6 }.sorted()
+    func percentile(_ fraction: Double) -> Double {
+      sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+    }
     return StoreCostRound(
       store: useStore ? "sqlite" : "memory", messages: messages, deliveries: delivered,
-      cpuSeconds: end.cpuSeconds - start.cpuSeconds, wallSeconds: BenchClock.seconds(from: start.takenAt, to: end.takenAt))
+      cpuSeconds: end.cpuSeconds - start.cpuSeconds, wallSeconds: BenchClock.seconds(from: start.takenAt, to: end.takenAt),
+      sendMicrosP50: percentile(0.5), sendMicrosP99: percentile(0.99), sendMicrosP999: percentile(0.999))
   }
 
   /// Writes a session's events as a Connect handler does (each encoded once,

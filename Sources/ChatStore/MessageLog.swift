@@ -415,15 +415,29 @@ final class MessageLog: Sendable {
     return (rotated, scratch.placed.count + scratch.tombstones.count)
   }
 
-  /// Closes the current segment (synced once, so the kernel holds at most
-  /// one segment unsynced) and starts the next.
+  /// Closes the current segment and starts the next. The closed one is
+  /// synced once, in the background (so the kernel holds little unsynced
+  /// past the current segment): up to 64 MiB of dirty pages can keep the
+  /// disk busy for a second, and under this lock every writer and reader
+  /// would wait for it.
   private func rotate(_ files: inout Files) throws(StoreError) {
     let next = try LogSegment.create(
       directory: configuration.directory, number: files.current.number + 1, epoch: configuration.epoch,
       allocate: configuration.segmentBytes)
     syncDirectory(configuration.directory)
-    try files.current.sync()
-    files.current.finish(size: files.currentSize)
+    let closed = files.current
+    closed.finish(size: files.currentSize)
+    if !configuration.syncEachWrite {
+      let logger = logger
+      DispatchQueue.global().async {
+        do throws(StoreError) {
+          try closed.sync()
+        } catch {
+          logger.error(
+            "message log: syncing a closed segment failed", metadata: ["segment": "\(closed.path)", "error": "\(error.reason)"])
+        }
+      }
+    }
     let header = UInt64(LogFrame.segmentHeaderSize)
     files.sizes[files.current.number] = files.currentSize
     files.segments[next.number] = next
