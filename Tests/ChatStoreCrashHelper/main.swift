@@ -33,8 +33,10 @@ try await withThrowingTaskGroup(of: Void.self) { group in
       while true {
         let seq = next.add(1, ordering: .relaxed).newValue
         guard seq <= count else { return }
+        // A channel per record: retention (1,000 messages a channel) never
+        // drops one, so every acknowledged seq must be there after the kill.
         let record = LogRecord(
-          seq: seq, channel: "g\(seq % 10)", kind: .message, time: Date(), payload: Data("message \(seq)".utf8))
+          seq: seq, channel: "g\(seq)", kind: .message, time: Date(), payload: Data("message \(seq)".utf8))
         try await store.append([record]).wait(timeout: .seconds(10))
         output.withLock { _ in say("acked \(seq)") }
       }

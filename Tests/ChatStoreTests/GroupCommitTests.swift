@@ -52,6 +52,33 @@ struct GroupCommitTests {
     await store.close()
   }
 
+  @Test("with process durability each record is written by the time its caller's wake returns, with 8 callers at once")
+  func writtenOnReturn() async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let store = try openStore(directory)
+    let count = 4000
+    let unwritten = await withTaskGroup(of: Int.self) { group in
+      for caller in 0..<8 {
+        group.addTask {
+          var unwritten = 0
+          for index in stride(from: caller + 1, through: count, by: 8) {
+            // What the registry and then SendMessage's handler do.
+            let submission = store.enqueue([.log(message(UInt64(index), "g\(caller)"))])
+            store.wakeWriter()
+            if !submission.needsWake || submission.acknowledgement.outcome == nil { unwritten += 1 }
+          }
+          return unwritten
+        }
+      }
+      return await group.reduce(0, +)
+    }
+    // None would have slept on its acknowledgement.
+    #expect(unwritten == 0)
+    #expect(try store.load().log.map(\.seq) == Array(1...UInt64(count)))
+    await store.close()
+  }
+
   @Test("submissions within one commit window share one acknowledgement and one transaction")
   func commitWindow() async throws {
     let directory = try TemporaryDirectory()
