@@ -17,15 +17,15 @@ import Synchronization
 /// writer thread's hand-offs), against a goal of 3. An append is a copy of
 /// frames into a shared mapping of the segment (`LogSegment.store`).
 ///
-/// Group commit without a thread: the registry queues records under its
-/// lock (`enqueue`, an array append), and the caller, once it released that
+/// Writing without a thread: the registry queues records under its lock
+/// (`enqueue`, an array append), and the caller, once it released that
 /// lock, calls `flush()`, which copies everything queued into the segment
-/// in one go on the caller's own thread, unless another caller is already writing: that
-/// one writes the queued records too, before it stops (flat combining). So
-/// a lone SendMessage is answered with no thread hop, and under load one
-/// write carries many. A write is in the kernel's page cache when it
-/// returns, which is what `kill -9` leaves intact (`syncEachWrite` adds an
-/// `fdatasync` per write for power loss).
+/// in one go on the caller's own thread (waiting a few µs if another
+/// caller is copying; see `flush` for `.machine` durability). So a
+/// SendMessage is answered with no thread hop and no sleep, and one write
+/// carries whatever was queued meanwhile. A write is in the kernel's page
+/// cache when it returns, which is what `kill -9` leaves intact
+/// (`syncEachWrite` adds an `fdatasync` per write for power loss).
 final class MessageLog: Sendable {
   struct Configuration: Sendable {
     var directory: String

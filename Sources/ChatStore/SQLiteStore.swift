@@ -375,8 +375,8 @@ public final class SQLiteStore: Store {
       acknowledgement: .all([written, stored.acknowledgement]), needsWake: needsFlush || stored.needsWake)
   }
 
-  /// Writes the message log's queued records on this thread (unless another
-  /// caller is writing them), and wakes SQLite's writer if it is owed a wake.
+  /// Writes the message log's queued records on this thread (see
+  /// `MessageLog.flush`), and wakes SQLite's writer if it is owed a wake.
   public func wakeWriter() {
     log.flush()
     writer.signalIfNeeded()

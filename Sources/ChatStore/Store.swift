@@ -52,9 +52,8 @@ public protocol Store: Sendable {
   func enqueue(_ operations: [StoreOperation]) -> StoreSubmission
 
   /// Does what `enqueue` left for after the lock: the SQLite store copies
-  /// the queued log records into its message log on this thread (unless
-  /// another caller is doing so) and wakes SQLite's writer thread if it is
-  /// owed a wake.
+  /// the queued log records into its message log on this thread and wakes
+  /// SQLite's writer thread if it is owed a wake.
   func wakeWriter()
 
   /// Commits what is pending, stops accepting operations and releases the
