@@ -85,6 +85,17 @@ final class MessageLog: Sendable {
     var items: [Item]
     let acknowledgement: Acknowledgement
     var scratch: Scratch
+
+    /// The buffers to hand back once written, the items' array among them,
+    /// emptied here (not under the queue's lock).
+    mutating func takeBuffers() -> Scratch {
+      var buffers = scratch
+      scratch = Scratch()
+      buffers.items = items
+      items = []
+      buffers.clear()
+      return buffers
+    }
   }
 
   private struct Queue {
@@ -297,13 +308,11 @@ final class MessageLog: Sendable {
   func flush() {
     if !configuration.syncEachWrite {
       writing.withLock { _ in
-        var buffers: Scratch?
-        guard var batch = queue.withLock({ $0.take(writing: true, returning: &buffers) }) else { return }
+        var none: Scratch?
+        guard var batch = queue.withLock({ $0.take(writing: true, returning: &none) }) else { return }
         write(batch.items, batch.acknowledgement, &batch.scratch)
-        batch.scratch.items = batch.items
-        batch.items = []
-        batch.scratch.clear()
-        _ = queue.withLock { $0.release(returning: batch.scratch) }
+        let emptied = batch.takeBuffers()
+        _ = queue.withLock { $0.release(returning: emptied) }
       }
       return
     }
@@ -313,18 +322,15 @@ final class MessageLog: Sendable {
     while var batch = queue.withLock({ $0.take(writing: writing, returning: &buffers) }) {
       writing = true
       write(batch.items, batch.acknowledgement, &batch.scratch)
-      // The items go back as the queue's next array, emptied here, not under its lock.
-      batch.scratch.items = batch.items
-      batch.items = []
-      batch.scratch.clear()
-      buffers = batch.scratch
+      let emptied = batch.takeBuffers()
       rounds += 1
       // A caller is not kept writing for others forever: after a few
       // rounds the rest is handed to a thread of its own.
       if rounds == 8 {
-        if queue.withLock({ $0.release(returning: batch.scratch) }) { DispatchQueue.global().async { self.flush() } }
+        if queue.withLock({ $0.release(returning: emptied) }) { DispatchQueue.global().async { self.flush() } }
         return
       }
+      buffers = emptied
     }
   }
 

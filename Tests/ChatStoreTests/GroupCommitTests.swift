@@ -29,11 +29,14 @@ struct GroupCommitTests {
     await store.close()
   }
 
-  @Test("appends from many concurrent callers are each written once and all acknowledged")
-  func concurrentCallersShare() async throws {
+  @Test(
+    "appends from many concurrent callers are each written once and all acknowledged",
+    // .machine: callers leave their records to the one writing and sleep (one sync for many).
+    arguments: [SQLiteStore.Configuration.Durability.process, .machine])
+  func concurrentCallersShare(_ durability: SQLiteStore.Configuration.Durability) async throws {
     let directory = try TemporaryDirectory()
     defer { directory.remove() }
-    let store = try openStore(directory)
+    let store = try openStore(directory) { $0.durability = durability }
     let count = 4000
     try await withThrowingTaskGroup(of: Void.self) { group in
       for caller in 0..<8 {
