@@ -57,9 +57,7 @@ public enum BenchSummary {
       func m(_ value: (Figures) -> Double?, _ digits: Int = 2) -> String {
         let values = group.compactMap(value).sorted()
         guard !values.isEmpty else { return "–" }
-        let middle = values.count / 2
-        let median = values.count % 2 == 1 ? values[middle] : (values[middle - 1] + values[middle]) / 2
-        return String(format: "%.\(digits)f", median)
+        return String(format: "%.\(digits)f", ChatBench.median(values))
       }
       let cells = [
         name,

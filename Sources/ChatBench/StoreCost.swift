@@ -45,16 +45,13 @@ public struct StoreCostReport: Sendable, Codable {
   public var rounds: [StoreCostRound]
 
   public func median(_ store: String) -> Double {
-    let values = rounds.filter { $0.store == store }.map(\.microsecondsPerMessage).sorted()
-    guard !values.isEmpty else { return .nan }
-    return values.count % 2 == 1
-      ? values[values.count / 2] : (values[values.count / 2 - 1] + values[values.count / 2]) / 2
+    ChatBench.median(rounds.filter { $0.store == store }.map(\.microsecondsPerMessage).sorted())
   }
 
-  static func median(_ sorted: [Double]) -> Double {
-    guard !sorted.isEmpty else { return .nan }
-    let middle = sorted.count / 2
-    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+  public func json() -> String {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    return String(decoding: (try? encoder.encode(self)) ?? Data(), as: UTF8.self)
   }
 
   /// A distribution-free interval holding the median of the paired
@@ -94,7 +91,7 @@ public struct StoreCostReport: Sendable, Codable {
       let mine = rounds.filter { $0.store == store }
       let each = mine.map { String(format: "%.2f", $0.microsecondsPerMessage) }
       let latency = [\StoreCostRound.sendMicrosP50, \.sendMicrosP99, \.sendMicrosP999].map { path in
-        String(format: "%.1f", Self.median(mine.map { $0[keyPath: path] }.sorted()))
+        String(format: "%.1f", ChatBench.median(mine.map { $0[keyPath: path] }.sorted()))
       }
       lines.append(
         "| \(store) | \(each.count) | \(String(format: "%.2f", median(store))) µs | \(latency.joined(separator: " / ")) µs | \(each.joined(separator: ", ")) |"
@@ -104,7 +101,7 @@ public struct StoreCostReport: Sendable, Codable {
     lines.append("")
     lines.append(
       "SQLite over memory: \(String(format: "%+.2f", median("sqlite") - median("memory"))) µs per message (medians); "
-        + "paired rounds: median \(String(format: "%+.2f", Self.median(differences))) µs"
+        + "paired rounds: median \(String(format: "%+.2f", ChatBench.median(differences))) µs"
         + (Self.confidenceInterval(differences).map { String(format: ", 95 %% interval [%+.2f, %+.2f]", $0.0, $0.1) } ?? "")
         + ", each " + pairedDifferences.map { String(format: "%+.2f", $0) }.joined(separator: ", "))
     return lines.joined(separator: "\n")
@@ -112,6 +109,13 @@ public struct StoreCostReport: Sendable, Codable {
 }
 
 extension ChatBench {
+  /// The median of sorted values (nan for none).
+  static func median(_ sorted: [Double]) -> Double {
+    guard !sorted.isEmpty else { return .nan }
+    let middle = sorted.count / 2
+    return sorted.count % 2 == 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2
+  }
+
   /// Runs `options.rounds` rounds on each store, memory first, alternating.
   public static func storeCost(_ options: StoreCostOptions) async throws -> StoreCostReport {
     var logger = Logger(label: "chat-bench.store-cost")
@@ -210,14 +214,16 @@ extension ChatBench {
     guard delivered == messages * 2 else {
       throw StoreCostError(message: "\(messages * 2) deliveries expected, \(delivered) arrived")
     }
-    let sorted = latencies.map { Double($0.components.attoseconds) / 1e12 + Double($0.components.seconds) * 1e6 }.sorted()
-    func percentile(_ fraction: Double) -> Double {
-      sorted.isEmpty ? 0 : sorted[min(sorted.count - 1, Int(Double(sorted.count) * fraction))]
+    var histogram = LatencyHistogram()
+    for took in latencies {
+      let (seconds, attoseconds) = took.components
+      histogram.record(UInt64(seconds * 1_000_000 + attoseconds / 1_000_000_000_000))
     }
+    func percentile(_ percent: Double) -> Double { Double(histogram.valueAtPercentile(percent)) }
     return StoreCostRound(
       store: useStore ? "sqlite" : "memory", messages: messages, deliveries: delivered,
       cpuSeconds: end.cpuSeconds - start.cpuSeconds, wallSeconds: BenchClock.seconds(from: start.takenAt, to: end.takenAt),
-      sendMicrosP50: percentile(0.5), sendMicrosP99: percentile(0.99), sendMicrosP999: percentile(0.999))
+      sendMicrosP50: percentile(50), sendMicrosP99: percentile(99), sendMicrosP999: percentile(99.9))
   }
 
   /// Writes a session's events as a Connect handler does (each encoded once,

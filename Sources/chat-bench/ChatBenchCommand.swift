@@ -370,13 +370,7 @@ struct StoreCost: AsyncParsableCommand {
     if let directory { options.directory = directory }
     if let only { options.stores = [only] }
     let report = try await ChatBench.storeCost(options)
-    if json {
-      let encoder = JSONEncoder()
-      encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-      print(String(decoding: try encoder.encode(report), as: UTF8.self))
-    } else {
-      print(report.table)
-    }
+    print(json ? report.json() : report.table)
   }
 }
 
