@@ -52,13 +52,21 @@ public struct AuthInterceptor: ServerInterceptor {
   }
 
   /// The value of `authorization`, without a `Bearer ` prefix; nil if missing or blank.
+  ///
+  /// Read on every call, so it scans UTF-8 bytes: header whitespace is ASCII
+  /// (RFC 9110's OWS), and `Character`-wise trimming cost ~5 % of the
+  /// server's CPU on a direct-message flood.
   static func credential(in metadata: Metadata) -> String? {
-    guard var value = metadata[stringValues: "authorization"].first(where: { _ in true }) else { return nil }
-    value = value.trimmingWhitespace()
-    if value.lowercased().hasPrefix("bearer ") {
-      value = String(value.dropFirst("bearer ".count)).trimmingWhitespace()
+    guard let raw = metadata[stringValues: "authorization"].first(where: { _ in true }) else { return nil }
+    var value = Substring(raw).trimmingASCIIWhitespace()
+    if value.utf8.starts(with: "bearer ".utf8, by: { asciiLowercased($0) == $1 }) {
+      value = value[value.utf8.index(value.startIndex, offsetBy: 7)...].trimmingASCIIWhitespace()
     }
-    return value.isEmpty ? nil : value
+    return value.isEmpty ? nil : String(value)
+  }
+
+  private static func asciiLowercased(_ byte: UInt8) -> UInt8 {
+    (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
   }
 }
 
@@ -74,8 +82,12 @@ final class CallRecord: Sendable {
   }
 }
 
-extension String {
-  func trimmingWhitespace() -> String {
-    String(self.drop(while: \.isWhitespace).reversed().drop(while: \.isWhitespace).reversed())
+extension Substring {
+  /// Without leading and trailing ASCII whitespace (space, tab, CR, LF, VT, FF).
+  func trimmingASCIIWhitespace() -> Substring {
+    func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || (0x09...0x0D).contains(byte) }
+    guard let first = utf8.firstIndex(where: { !isSpace($0) }), let last = utf8.lastIndex(where: { !isSpace($0) })
+    else { return self[endIndex...] }
+    return self[first...last]
   }
 }
