@@ -313,6 +313,7 @@ let package = Package(
         "ChatCore",
         "ChatGRPC",
         "ChatConsole",
+        "NGHTTP2Transport",
         .product(name: "GRPCInProcessTransport", package: "grpc-swift-2"),
         "ChatTestSupport",
         // Built for the console tests, which run the real executable.

@@ -27,6 +27,12 @@ public final class SessionQueue: Sendable {
     var unsortedReplay: Range<Int>?
     /// The writer, parked in `next()` while nothing is pending.
     var consumer: CheckedContinuation<Next, Never>?
+    /// A writer that pulls instead (`pullWhenReady`): told when events
+    /// become pending, once until it takes them.
+    var ready: (@Sendable () -> Void)?
+    var readySignalled = false
+    /// A task waiting in `ended()`.
+    var endWaiter: CheckedContinuation<SessionEnd, Never>?
     /// Told once how the session ended (`onEnd`).
     var endHandler: (@Sendable (SessionEnd) -> Void)?
     var end: SessionEnd?
@@ -36,8 +42,17 @@ public final class SessionQueue: Sendable {
       guard self.end == nil else { return nil }
       self.end = end
       let wakeup = Wakeup(
-        consumer: consumer.take().map { ($0, .ended(end)) }, endHandler: endHandler.take().map { ($0, end) })
+        consumer: consumer.take().map { ($0, .ended(end)) }, endHandler: endHandler.take().map { ($0, end) },
+        endWaiter: endWaiter.take().map { ($0, end) })
+      ready = nil
       return wakeup.isEmpty ? nil : wakeup
+    }
+
+    /// The pulling writer's signal, if it is due one now that events are pending.
+    mutating func signalReady() -> Wakeup? {
+      guard let ready, !readySignalled else { return nil }
+      readySignalled = true
+      return Wakeup(ready: ready)
     }
   }
 
@@ -54,12 +69,16 @@ public final class SessionQueue: Sendable {
   public struct Wakeup {
     fileprivate var consumer: (CheckedContinuation<Next, Never>, Next)?
     fileprivate var endHandler: (@Sendable (SessionEnd) -> Void, SessionEnd)?
+    fileprivate var endWaiter: (CheckedContinuation<SessionEnd, Never>, SessionEnd)?
+    fileprivate var ready: (@Sendable () -> Void)?
 
-    fileprivate var isEmpty: Bool { consumer == nil && endHandler == nil }
+    fileprivate var isEmpty: Bool { consumer == nil && endHandler == nil && endWaiter == nil && ready == nil }
 
     public func resume() {
       if let (continuation, next) = consumer { continuation.resume(returning: next) }
+      if let ready { ready() }
       if let (handler, end) = endHandler { handler(end) }
+      if let (continuation, end) = endWaiter { continuation.resume(returning: end) }
     }
   }
 
@@ -82,7 +101,7 @@ public final class SessionQueue: Sendable {
       }
       state.pending.append(event)
       state.pendingBytes = bytes
-      return (.queued, nil)
+      return (.queued, state.signalReady())
     }
   }
 
@@ -90,6 +109,8 @@ public final class SessionQueue: Sendable {
   /// slices not yet merged by seq (the writer sorts them as it takes them):
   /// bounded by `--max-replay`, so not held to the byte limit.
   func enqueueReplay(_ slices: [ArraySlice<SharedEvent>]) {
+    // Replays are queued while the session registers, before any writer
+    // waits or pulls: nothing is woken.
     state.withLock { state in
       let start = state.pending.count
       for slice in slices {
@@ -128,6 +149,40 @@ public final class SessionQueue: Sendable {
     }
   }
 
+  /// Makes the session's writer one that pulls (`takeReady()`) rather than
+  /// waits in `next()`: `ready` is called whenever events become pending,
+  /// once until they are taken, on the thread that queued them after the
+  /// registry's lock is released (so it must be quick: a transport schedules
+  /// its pull). Called at once if events are already pending.
+  public func pullWhenReady(_ ready: @escaping @Sendable () -> Void) {
+    let wakeup = state.withLock { state -> Wakeup? in
+      guard state.end == nil else { return nil }
+      state.ready = ready
+      state.readySignalled = false
+      return state.pending.isEmpty ? nil : state.signalReady()
+    }
+    wakeup?.resume()
+  }
+
+  /// How the session ended, once it has (for a writer that pulls).
+  /// Cancelling the waiting task ends the session as disconnected.
+  public func ended() async -> SessionEnd {
+    await withTaskCancellationHandler {
+      await withCheckedContinuation { (continuation: CheckedContinuation<SessionEnd, Never>) in
+        let (ended, wakeup) = state.withLock { state -> (SessionEnd?, Wakeup?) in
+          if let end = state.end { return (end, nil) }
+          if Task.isCancelled { return (.disconnected, state.close(.disconnected)) }
+          state.endWaiter = continuation
+          return (nil, nil)
+        }
+        wakeup?.resume()
+        if let ended { continuation.resume(returning: ended) }
+      }
+    } onCancel: {
+      close(.disconnected)?.resume()
+    }
+  }
+
   /// Calls `handler` once with how the session ended, when it does (at once
   /// if it has): after the registry's lock is released, on the thread that
   /// ended it, so it must be quick.
@@ -153,6 +208,7 @@ public final class SessionQueue: Sendable {
       let batch = state.pending
       state.pending = []
       state.pendingBytes = 0
+      state.readySignalled = false
       defer { state.unsortedReplay = nil }
       return (.events(batch), state.unsortedReplay)
     }

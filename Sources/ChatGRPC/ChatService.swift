@@ -142,7 +142,11 @@ public struct ChatService: RegistrableRPCService {
       // gRPC reports a client that cancels or vanishes through this handler,
       // not by cancelling the task; closing the queue ends the session.
       return try await withRPCCancellationHandler {
-        try await pump(session, to: writer)
+        if let transportStream {
+          try await pull(session, through: transportStream, finishingWith: writer)
+        } else {
+          try await pump(session, to: writer)
+        }
       } onCancelRPC: {
         session.queue.close(.disconnected)?.resume()
       }
@@ -193,6 +197,35 @@ public struct ChatService: RegistrableRPCService {
         "method": "Connect", "user": "\(user)", "peer": "\(peer)", "code": "\(error.code.grpcName)",
         "error": "\(error.message)",
       ])
+  }
+
+  /// Lets the transport pull the session's events as they are queued (on
+  /// its event loop, no task woken per batch), until the session ends; then
+  /// writes what is left and ends the stream.
+  private func pull(
+    _ session: Session, through stream: NGHTTP2StreamContext, finishingWith writer: RPCWriter<SharedEvent>
+  ) async throws -> Metadata {
+    let signal = stream.pull { [registry] in
+      guard case .events(let batch) = session.queue.takeReady() else { return [] }
+      registry.recordWritten(batch, to: session)
+      return batch.map { $0.encoded(as: ProtobufEventEncoding.self) }
+    }
+    session.queue.pullWhenReady(signal)
+    let end = await session.queue.ended()
+    // The transport pulls nothing more once this has taken the rest: the
+    // status written after it is the stream's last frame.
+    do {
+      while case .events(let batch) = session.queue.takeReady() {
+        try await writer.write(contentsOf: batch)
+        registry.recordWritten(batch, to: session)
+      }
+    } catch {
+      registry.disconnect(session)
+      throw error
+    }
+    registry.disconnect(session)
+    if let error = end.rpcError { throw error }
+    return [:]
   }
 
   /// Writes the session's events in batches until the session ends.

@@ -15,10 +15,29 @@ struct AcceptedStream: Sendable {
 /// What a handler can ask of its stream beyond GRPCCore's contract
 /// (`ServerContext.transportSpecific`).
 public struct NGHTTP2StreamContext: ServerContext.TransportSpecific {
+  private let outbox: ConnectionOutbox
+  private let streamID: Int32
   private let resetAfter: @Sendable (TimeAmount, String) -> Void
 
-  init(resetAfter: @escaping @Sendable (TimeAmount, String) -> Void) {
+  init(outbox: ConnectionOutbox, streamID: Int32, resetAfter: @escaping @Sendable (TimeAmount, String) -> Void) {
+    self.outbox = outbox
+    self.streamID = streamID
     self.resetAfter = resetAfter
+  }
+
+  /// Sends the response messages `source` returns, pulled on the
+  /// connection's event loop after each call of the returned signal, while
+  /// the stream has room (below the transport's high-water mark; past it,
+  /// once the peer takes enough). For a server stream whose messages come
+  /// from elsewhere: no task wakes per message, and the messages of every
+  /// stream signalled before a drain go out in one write.
+  ///
+  /// `source` runs on the event loop, so it must be quick and must not
+  /// block. The handler still writes its own status (after taking what the
+  /// source has left, so that nothing is sent after it).
+  public func pull(from source: @escaping @Sendable () -> [[UInt8]]) -> @Sendable () -> Void {
+    outbox.attach(source, to: streamID)
+    return { [outbox, streamID] in outbox.signal(streamID) }
   }
 
   /// Resets the stream (RST_STREAM CANCEL) `delay` from now if it is still

@@ -10,8 +10,16 @@ import Synchronization
 /// nghttp2 send, one write and flush). A stream whose unsent bytes pass
 /// `highWater` suspends its writer until the peer takes them (backpressure:
 /// the application's own queue then fills, and decides).
+///
+/// A stream can instead have a source its drain pulls messages from
+/// (`attach`): the application signals it has some, and the drain takes
+/// them on the event loop while the stream is below `highWater`, with no
+/// task woken per message.
 final class ConnectionOutbox: Sendable {
   typealias Part = RPCResponsePart<[UInt8]>
+  /// Messages ready to send, each a serialized response message.
+  typealias Source = @Sendable () -> [[UInt8]]
+  typealias Drain = @Sendable () -> Void
 
   private struct Stream {
     var parts: [Part] = []
@@ -20,14 +28,32 @@ final class ConnectionOutbox: Sendable {
     var waiters: [CheckedContinuation<Void, any Error>] = []
     /// Nothing may follow a status.
     var statusWritten = false
+    var source: Source?
+    /// Signalled and not pulled since.
+    var sourceReady = false
   }
 
   private struct State {
     var streams: [Int32: Stream] = [:]
     /// Streams with parts, in the order they got them.
     var dirty: [Int32] = []
+    /// Streams whose sources are ready and have room, in signal order.
+    var readySources: [Int32] = []
     var drainScheduled = false
-    var drain: (@Sendable () -> Void)?
+    var drain: Drain?
+
+    /// The drain to call (after unlocking), unless one is scheduled already.
+    mutating func scheduleDrain() -> Drain? {
+      guard !drainScheduled, let drain else { return nil }
+      drainScheduled = true
+      return drain
+    }
+  }
+
+  /// What a drain sends: parts written, and sources to pull.
+  struct Pending {
+    var parts: [(Int32, [Part])] = []
+    var sources: [(Int32, Source)] = []
   }
 
   private let state = Mutex(State())
@@ -38,7 +64,7 @@ final class ConnectionOutbox: Sendable {
   }
 
   /// Set once by the connection; cleared when it closes.
-  func setDrain(_ drain: (@Sendable () -> Void)?) {
+  func setDrain(_ drain: Drain?) {
     state.withLock { $0.drain = drain }
   }
 
@@ -62,12 +88,7 @@ final class ConnectionOutbox: Sendable {
       state.streams[streamID]!.parts.append(contentsOf: parts)
       state.streams[streamID]!.unsent += bytes
       let wait = state.streams[streamID]!.unsent > highWater
-      var drain: (@Sendable () -> Void)?
-      if !state.drainScheduled, let scheduled = state.drain {
-        state.drainScheduled = true
-        drain = scheduled
-      }
-      return .written(drain: drain, wait: wait)
+      return .written(drain: state.scheduleDrain(), wait: wait)
     }
     guard case .written(let drain, let wait) = outcome else { throw Self.closedError }
     drain?()
@@ -88,35 +109,87 @@ final class ConnectionOutbox: Sendable {
     }
   }
 
-  /// Everything written since the last drain, by stream (on the event loop).
-  func takeAll() -> [(Int32, [Part])] {
+  /// Makes `source` the stream's: the drain pulls it after each `signal`.
+  func attach(_ source: @escaping Source, to streamID: Int32) {
+    state.withLock { $0.streams[streamID]?.source = source }
+  }
+
+  /// The stream's source has messages: a drain pulls them once the stream
+  /// has room (now, or when nghttp2 takes enough of what it has).
+  func signal(_ streamID: Int32) {
+    let drain = state.withLock { state -> Drain? in
+      guard let stream = state.streams[streamID], stream.source != nil, !stream.sourceReady else { return nil }
+      state.streams[streamID]!.sourceReady = true
+      guard stream.unsent <= highWater else { return nil }
+      state.readySources.append(streamID)
+      return state.scheduleDrain()
+    }
+    drain?()
+  }
+
+  /// Everything written since the last drain, by stream, and the sources
+  /// to pull (on the event loop).
+  func takeAll() -> Pending {
     state.withLock { state in
       state.drainScheduled = false
-      let dirty = state.dirty
-      state.dirty = []
-      return dirty.compactMap { id in
-        guard let parts = state.streams[id]?.parts, !parts.isEmpty else { return nil }
-        state.streams[id]!.parts = []
-        return (id, parts)
+      var pending = Pending()
+      if !state.dirty.isEmpty {
+        let dirty = state.dirty
+        state.dirty = []
+        pending.parts = dirty.compactMap { id in
+          guard let parts = state.streams[id]?.parts, !parts.isEmpty else { return nil }
+          state.streams[id]!.parts = []
+          return (id, parts)
+        }
       }
+      if !state.readySources.isEmpty {
+        let ready = state.readySources
+        state.readySources.removeAll(keepingCapacity: true)
+        pending.sources.reserveCapacity(ready.count)
+        for id in ready {
+          // Listed twice, or refilled past the mark since: skipped (`consumed` lists it again).
+          guard let stream = state.streams[id], stream.sourceReady, stream.unsent <= highWater, let source = stream.source
+          else { continue }
+          state.streams[id]!.sourceReady = false
+          pending.sources.append((id, source))
+        }
+      }
+      return pending
     }
   }
 
-  /// nghttp2 took these bytes: writers below the mark go on.
+  /// The drain pulled this many bytes (frame prefixes included) from these streams' sources.
+  func pulled(_ counts: [(Int32, Int)]) {
+    guard !counts.isEmpty else { return }
+    state.withLock { state in
+      for (id, count) in counts where state.streams[id] != nil { state.streams[id]!.unsent += count }
+    }
+  }
+
+  /// nghttp2 took these bytes: writers below the mark go on, and ready
+  /// sources that were held back are pulled.
   func consumed(_ counts: [(Int32, Int)]) {
     guard !counts.isEmpty else { return }
-    let woken = state.withLock { state -> [CheckedContinuation<Void, any Error>] in
+    let (woken, drain) = state.withLock { state -> ([CheckedContinuation<Void, any Error>], Drain?) in
       var woken: [CheckedContinuation<Void, any Error>] = []
+      var sourcesReady = false
       for (id, count) in counts where state.streams[id] != nil {
+        let wasOver = state.streams[id]!.unsent > highWater
         state.streams[id]!.unsent -= count
-        if state.streams[id]!.unsent <= highWater, !state.streams[id]!.waiters.isEmpty {
+        guard state.streams[id]!.unsent <= highWater else { continue }
+        if !state.streams[id]!.waiters.isEmpty {
           woken += state.streams[id]!.waiters
           state.streams[id]!.waiters = []
         }
+        if wasOver, state.streams[id]!.sourceReady {
+          state.readySources.append(id)
+          sourcesReady = true
+        }
       }
-      return woken
+      return (woken, sourcesReady ? state.scheduleDrain() : nil)
     }
     for continuation in woken { continuation.resume() }
+    drain?()
   }
 
   /// After the handler returned: a stream it left without a status ends
@@ -141,6 +214,7 @@ final class ConnectionOutbox: Sendable {
       let waiters = state.streams.values.flatMap(\.waiters)
       state.streams = [:]
       state.dirty = []
+      state.readySources = []
       state.drain = nil
       return waiters
     }

@@ -191,8 +191,9 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       _ = outbox.takeAll()
       return
     }
+    let pending = outbox.takeAll()
     var ended: [Int32] = []
-    for (id, parts) in outbox.takeAll() {
+    for (id, parts) in pending.parts {
       guard let stream = streams[id], !stream.answered else { continue }
       var wrote = false
       for part in parts {
@@ -227,6 +228,33 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
         }
       }
       if wrote { session.resume(streamID: id) }
+    }
+    // Sources after parts: a stream's response headers are a part written
+    // before its handler attached the source, and its status one written
+    // after the handler took what the source had left.
+    if !pending.sources.isEmpty {
+      var pulled: [(Int32, Int)] = []
+      pulled.reserveCapacity(pending.sources.count)
+      for (id, source) in pending.sources {
+        guard let stream = streams[id], !stream.answered, stream.response != .ended else { continue }
+        let messages = source()
+        guard !messages.isEmpty else { continue }
+        if stream.response == .none {
+          _ = session.submitResponse(streamID: id, headers: GRPCWire.responseHeaders(metadata: [:]))
+          stream.response = .headers
+        }
+        guard let out = session.outbound[id] else { continue }
+        var bytes = 0
+        for message in messages {
+          out.buffer.writeInteger(UInt8(0))
+          out.buffer.writeInteger(UInt32(message.count))
+          out.buffer.writeBytes(message)
+          bytes += message.count + 5
+        }
+        pulled.append((id, bytes))
+        session.resume(streamID: id)
+      }
+      outbox.pulled(pulled)
     }
     flushOutput()
     // A response the handler finished whose bytes the peer does not take
@@ -444,7 +472,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
     if let context {
       let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
       let loop = context.eventLoop
-      resetter = NGHTTP2StreamContext { delay, reason in
+      resetter = NGHTTP2StreamContext(outbox: outbox, streamID: id) { delay, reason in
         loop.execute {
           let handler = bound.value
           guard let stream = handler.streams[id], stream.graceTimer == nil else { return }
@@ -452,7 +480,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
         }
       }
     } else {
-      resetter = NGHTTP2StreamContext { _, _ in }
+      resetter = NGHTTP2StreamContext(outbox: outbox, streamID: id) { _, _ in }
     }
     let accepted = AcceptedStream(
       stream: rpc, remotePeer: remotePeer, localPeer: localPeer, cancellation: stream.cancellation,
