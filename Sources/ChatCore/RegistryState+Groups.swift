@@ -125,7 +125,7 @@ extension RegistryState {
   mutating func broadcast(_ notice: SharedEvent, _ effects: inout Effects) -> Int {
     var reached = 0
     for key in users.keys {
-      for session in users[key]!.sessions.values where deliver(notice, to: session, &effects) {
+      for session in users[key]!.sessionsInPlace() where deliver(notice, to: session, &effects) {
         reached += 1
       }
     }
@@ -171,7 +171,7 @@ extension RegistryState {
   }
 
   mutating func deliver(_ event: SharedEvent, toUser key: String, _ effects: inout Effects) {
-    guard let sessions = users[key]?.sessions.values else { return }
+    guard let sessions = users[key]?.sessionsInPlace() else { return }
     for session in sessions { deliver(event, to: session, &effects) }
   }
 

@@ -41,6 +41,12 @@ struct RegistryState {
     var account: Account?
     /// A guest's direct-message channels: forgotten with the last guest who can read them.
     var guestChannels: Set<String> = []
+
+    /// The sessions, read through the dictionary's in-place accessor
+    /// (`users[key]?.sessionsInPlace()`): `users[key]?.sessions` gets a copy
+    /// of the whole User first, a dozen retains and releases on every
+    /// delivery of a fan-out.
+    mutating func sessionsInPlace() -> Dictionary<SessionTag, Session>.Values { sessions.values }
   }
 
   /// What an account has beyond a guest.

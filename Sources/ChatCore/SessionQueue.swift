@@ -41,18 +41,17 @@ public final class SessionQueue: Sendable {
     mutating func close(_ end: SessionEnd) -> Wakeup? {
       guard self.end == nil else { return nil }
       self.end = end
-      let wakeup = Wakeup(
-        consumer: consumer.take().map { ($0, .ended(end)) }, endHandler: endHandler.take().map { ($0, end) },
-        endWaiter: endWaiter.take().map { ($0, end) })
       ready = nil
-      return wakeup.isEmpty ? nil : wakeup
+      let ending = Wakeup.Ending(
+        end: end, consumer: consumer.take(), endHandler: endHandler.take(), endWaiter: endWaiter.take())
+      return ending.isEmpty ? nil : Wakeup(.ended(ending))
     }
 
     /// The pulling writer's signal, if it is due one now that events are pending.
     mutating func signalReady() -> Wakeup? {
       guard let ready, !readySignalled else { return nil }
       readySignalled = true
-      return Wakeup(ready: ready)
+      return Wakeup(.ready(ready))
     }
   }
 
@@ -66,19 +65,51 @@ public final class SessionQueue: Sendable {
   /// Parked tasks and what they are to get. Whoever queued or closed resumes
   /// them after releasing its own locks: resuming schedules a task, which is
   /// no work to do while the registry's lock is held.
+  ///
+  /// Two words and a tag: the registry collects one per delivery that wakes
+  /// a writer, so it is kept small; the rare end boxes what it wakes.
   public struct Wakeup {
-    fileprivate var consumer: (CheckedContinuation<Next, Never>, Next)?
-    fileprivate var endHandler: (@Sendable (SessionEnd) -> Void, SessionEnd)?
-    fileprivate var endWaiter: (CheckedContinuation<SessionEnd, Never>, SessionEnd)?
-    fileprivate var ready: (@Sendable () -> Void)?
+    fileprivate enum Kind {
+      /// A writer parked in `next()` gets this batch.
+      case events(CheckedContinuation<Next, Never>, [SharedEvent])
+      /// A pulling writer is told events are pending.
+      case ready(@Sendable () -> Void)
+      case ended(Ending)
+    }
 
-    fileprivate var isEmpty: Bool { consumer == nil && endHandler == nil && endWaiter == nil && ready == nil }
+    /// Everything waiting on a session's end.
+    fileprivate final class Ending: Sendable {
+      let end: SessionEnd
+      let consumer: CheckedContinuation<Next, Never>?
+      let endHandler: (@Sendable (SessionEnd) -> Void)?
+      let endWaiter: CheckedContinuation<SessionEnd, Never>?
+
+      init(
+        end: SessionEnd, consumer: CheckedContinuation<Next, Never>?, endHandler: (@Sendable (SessionEnd) -> Void)?,
+        endWaiter: CheckedContinuation<SessionEnd, Never>?
+      ) {
+        self.end = end
+        self.consumer = consumer
+        self.endHandler = endHandler
+        self.endWaiter = endWaiter
+      }
+
+      var isEmpty: Bool { consumer == nil && endHandler == nil && endWaiter == nil }
+    }
+
+    fileprivate let kind: Kind
+
+    fileprivate init(_ kind: Kind) { self.kind = kind }
 
     public func resume() {
-      if let (continuation, next) = consumer { continuation.resume(returning: next) }
-      if let ready { ready() }
-      if let (handler, end) = endHandler { handler(end) }
-      if let (continuation, end) = endWaiter { continuation.resume(returning: end) }
+      switch kind {
+      case .events(let continuation, let batch): continuation.resume(returning: .events(batch))
+      case .ready(let ready): ready()
+      case .ended(let ending):
+        ending.consumer?.resume(returning: .ended(ending.end))
+        ending.endHandler?(ending.end)
+        ending.endWaiter?.resume(returning: ending.end)
+      }
     }
   }
 
@@ -97,7 +128,7 @@ public final class SessionQueue: Sendable {
       }
       // A consumer waits only while nothing is pending: hand it the event directly.
       if let consumer = state.consumer.take() {
-        return (.queued, Wakeup(consumer: (consumer, .events([event]))))
+        return (.queued, Wakeup(.events(consumer, [event])))
       }
       state.pending.append(event)
       state.pendingBytes = bytes
