@@ -15,7 +15,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   /// never copied on the drain's path).
   final class Stream {
     /// Each part with the request bytes its handler consumes by reading it.
-    var inbound: CreditedRequestParts.Base.Continuation?
+    var inbound: RequestPartQueue?
     let cancellation = StreamCancellation()
     /// Request bytes not yet a whole message (at most one message and its
     /// prefix: the transport's own bound).
@@ -455,10 +455,10 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       return
     }
 
-    let (inbound, continuation) = CreditedRequestParts.Base.makeStream()
-    continuation.yield((.metadata(metadata), 0))
-    if endStream { continuation.finish() }
-    stream.inbound = continuation
+    let inbound = RequestPartQueue()
+    inbound.yield((.metadata(metadata), 0))
+    if endStream { inbound.finish() }
+    stream.inbound = inbound
     stream.response = .none
     stream.answered = false
     streams[id] = stream
@@ -489,7 +489,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       streams[id] = nil
       outbox.close(id)
       credit.close(id)
-      continuation.finish()
+      inbound.finish()
       session.reset(streamID: id, code: HTTP2Code.refusedStream)
     }
   }

@@ -73,14 +73,13 @@ final class RequestCredit: Sendable {
 struct CreditedRequestParts: AsyncSequence, Sendable {
   typealias Element = RPCRequestPart<[UInt8]>
   typealias Failure = any Error
-  typealias Base = AsyncThrowingStream<(part: RPCRequestPart<[UInt8]>, bytes: Int), any Error>
 
-  let base: Base
+  let base: RequestPartQueue
   let credit: RequestCredit
   let streamID: Int32
 
   struct AsyncIterator: AsyncIteratorProtocol {
-    var base: Base.AsyncIterator
+    let base: RequestPartQueue
     let credit: RequestCredit
     let streamID: Int32
 
@@ -92,6 +91,6 @@ struct CreditedRequestParts: AsyncSequence, Sendable {
   }
 
   func makeAsyncIterator() -> AsyncIterator {
-    AsyncIterator(base: base.makeAsyncIterator(), credit: credit, streamID: streamID)
+    AsyncIterator(base: base, credit: credit, streamID: streamID)
   }
 }

@@ -99,32 +99,22 @@ struct PulledDeliveryTests {
 
   @Test("the outbox lists a signalled source once per drain, however often it is signalled")
   func sourceListedOnce() {
-    let outbox = ConnectionOutbox(highWater: 100)
-    let drains = Atomic(0)
-    outbox.setDrain { drains.add(1, ordering: .relaxed) }
-    outbox.open(1)
-    outbox.attach({ [[1, 2, 3]] }, to: 1)
+    let (outbox, drains) = Self.outbox(sources: [1: { [[1, 2, 3]] }])
     outbox.signal(1)
     outbox.signal(1)
-    #expect(drains.load(ordering: .relaxed) == 1)
+    #expect(drains.count.load(ordering: .relaxed) == 1)
     let pending = outbox.takeAll()
     #expect(pending.sources.map(\.0) == [1])
     #expect(pending.sources.first?.1() == [[1, 2, 3]])
     #expect(outbox.takeAll().sources.isEmpty)
     outbox.signal(1)
-    #expect(drains.load(ordering: .relaxed) == 2)
+    #expect(drains.count.load(ordering: .relaxed) == 2)
     #expect(outbox.takeAll().sources.map(\.0) == [1])
   }
 
   @Test("a source signalled past the high-water mark is pulled once nghttp2 takes enough of its stream")
   func sourceHeldBackPastHighWater() {
-    let outbox = ConnectionOutbox(highWater: 100)
-    let drains = Atomic(0)
-    outbox.setDrain { drains.add(1, ordering: .relaxed) }
-    outbox.open(1)
-    outbox.open(3)
-    outbox.attach({ [] }, to: 1)
-    outbox.attach({ [] }, to: 3)
+    let (outbox, drains) = Self.outbox(sources: [1: { [] }, 3: { [] }])
     outbox.pulled([(1, 250)])
     outbox.signal(1)
     outbox.signal(3)
@@ -133,19 +123,35 @@ struct PulledDeliveryTests {
     #expect(outbox.takeAll().sources.isEmpty)
     outbox.consumed([(1, 100)])
     #expect(outbox.takeAll().sources.map(\.0) == [1])
-    #expect(drains.load(ordering: .relaxed) == 2)
+    #expect(drains.count.load(ordering: .relaxed) == 2)
+  }
+
+  /// An outbox with a 100-byte mark and these streams' sources, counting the drains it schedules.
+  private static func outbox(
+    sources: [Int32: @Sendable () -> [[UInt8]]]
+  ) -> (ConnectionOutbox, drains: DrainCount) {
+    let outbox = ConnectionOutbox(highWater: 100)
+    let drains = DrainCount()
+    outbox.setDrain { drains.count.add(1, ordering: .relaxed) }
+    for (id, source) in sources.sorted(by: { $0.key < $1.key }) {
+      outbox.open(id)
+      outbox.attach(source, to: id)
+    }
+    return (outbox, drains)
   }
 
   @Test("a closed stream's source is never pulled")
   func closedStreamNotPulled() {
-    let outbox = ConnectionOutbox(highWater: 100)
-    outbox.setDrain {}
-    outbox.open(1)
-    outbox.attach({ [[0]] }, to: 1)
+    let (outbox, _) = Self.outbox(sources: [1: { [[0]] }])
     outbox.signal(1)
     outbox.close(1)
     #expect(outbox.takeAll().sources.isEmpty)
     outbox.signal(1)
     #expect(outbox.takeAll().sources.isEmpty)
   }
+}
+
+/// Drains an outbox scheduled.
+final class DrainCount: Sendable {
+  let count = Atomic(0)
 }
