@@ -64,6 +64,8 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
   // Graceful shutdown: a notice and a ping, then GOAWAY once the ping is answered.
   private var shuttingDown = false
   private var finalGoAwaySent = false
+  /// The last stream ended after the final GOAWAY: close after the next flush.
+  private var closeAfterFlush = false
   private var shutdownTimer: Scheduled<Void>?
   private var closing = false
   private var tornDown = false
@@ -237,13 +239,14 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       pulled.reserveCapacity(pending.sources.count)
       for (id, source) in pending.sources {
         guard let stream = streams[id], !stream.answered, stream.response != .ended else { continue }
-        let messages = source()
-        guard !messages.isEmpty else { continue }
         if stream.response == .none {
           _ = session.submitResponse(streamID: id, headers: GRPCWire.responseHeaders(metadata: [:]))
           stream.response = .headers
         }
+        // Checked before pulling: what the source hands over must be sent.
         guard let out = session.outbound[id] else { continue }
+        let messages = source()
+        guard !messages.isEmpty else { continue }
         var bytes = 0
         for message in messages {
           out.buffer.writeInteger(UInt8(0))
@@ -308,7 +311,7 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       return
     }
     outbox.consumed(session.takeConsumed())
-    if thenClose || !session.isAlive {
+    if thenClose || closeAfterFlush || !session.isAlive {
       close(context: context, after: buffer)
     } else if buffer.readableBytes > 0 {
       context.writeAndFlush(wrapOutboundOut(buffer), promise: nil)
@@ -366,7 +369,9 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       if code != HTTP2Code.noError {
         logger.debug("stream reset", metadata: ["peer": "\(logPeer)", "stream": "\(id)", "code": "\(HTTP2Code.name(code))"])
       }
-      if shuttingDown, finalGoAwaySent, streams.isEmpty, let context { close(context: context, after: context.channel.allocator.buffer(capacity: 0)) }
+      // Closed once what ended the stream is written: its trailers may still
+      // be in the buffer `flushOutput` is filling (closing here lost them).
+      if shuttingDown, finalGoAwaySent, streams.isEmpty { closeAfterFlush = true }
     case .resetByPeer:
       // `.closed` follows. Opening and cancelling streams costs the server
       // work the peer does not wait for (CVE-2023-44487): past the bucket,
@@ -468,11 +473,11 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       descriptor: descriptor,
       inbound: RPCAsyncSequence(wrapping: CreditedRequestParts(base: inbound, credit: credit, streamID: id)),
       outbound: RPCWriter.Closable(wrapping: StreamWriter(outbox: outbox, streamID: id)))
-    let resetter: NGHTTP2StreamContext
+    let streamContext: NGHTTP2StreamContext
     if let context {
       let bound = NIOLoopBound(self, eventLoop: context.eventLoop)
       let loop = context.eventLoop
-      resetter = NGHTTP2StreamContext(outbox: outbox, streamID: id) { delay, reason in
+      streamContext = NGHTTP2StreamContext(outbox: outbox, streamID: id) { delay, reason in
         loop.execute {
           let handler = bound.value
           guard let stream = handler.streams[id], stream.graceTimer == nil else { return }
@@ -480,11 +485,11 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
         }
       }
     } else {
-      resetter = NGHTTP2StreamContext(outbox: outbox, streamID: id) { _, _ in }
+      streamContext = NGHTTP2StreamContext(outbox: outbox, streamID: id) { _, _ in }
     }
     let accepted = AcceptedStream(
       stream: rpc, remotePeer: remotePeer, localPeer: localPeer, cancellation: stream.cancellation,
-      transportSpecific: resetter, outbox: outbox, streamID: id)
+      transportSpecific: streamContext, outbox: outbox, streamID: id)
     if !accept(accepted) {
       streams[id] = nil
       outbox.close(id)
