@@ -104,6 +104,27 @@ struct HTTP2PeerTests {
   }
 }
 
+extension HTTP2PeerTests {
+  @Test("a call still running when a graceful shutdown's final GOAWAY goes out gets its status, then the connection closes")
+  func statusAfterFinalGoAway() async throws {
+    let server = try await TestServer {
+      $0.transport = .nghttp2
+      // scrypt costly enough that the SignUp outlasts the shutdown's ping,
+      // within the time a graceful shutdown is given.
+      $0.passwordHashing = .init(log2N: 14, r: 8, p: 1)
+      $0.shutdownTimeout = .seconds(20)
+    }
+    let peer = try PythonPeer(script: Self.script, arguments: ["\(server.port)", "late_status"])
+    _ = try await peer.output.waitFor("call started", timeout: 20)
+    try await server.stop()
+    let result = try await peer.output.waitFor("result ", timeout: 20)
+    #expect(result.contains("answer=status="), "\(result)")
+    #expect(result.contains("goaways=2 "), "\(result)")
+    #expect(result.contains("closed=True"), "\(result)")
+    #expect(try await withTimeout(10, "the peer to exit") { await peer.exit.status() } == 0)
+  }
+}
+
 /// `python3 -u SCRIPT ARGS` with its stdin and stdout.
 struct PythonPeer {
   let process: Process

@@ -40,6 +40,7 @@ class Peer:
         self.flush()
         self.closed = False
         self.goaway = None
+        self.ping_acks = 0
         self.responses = {}  # stream id -> {"headers": [...], "data": b"", "trailers": [...], "reset": code, "ended": bool}
 
     def flush(self):
@@ -73,25 +74,61 @@ class Peer:
             except h2.exceptions.ProtocolError:
                 self.closed = True
                 break
-            for event in events:
-                if isinstance(event, h2.events.ResponseReceived):
-                    self.stream(event.stream_id)["headers"] = dict(event.headers)
-                elif isinstance(event, h2.events.DataReceived):
-                    self.stream(event.stream_id)["data"] += event.data
-                    self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                elif isinstance(event, h2.events.TrailersReceived):
-                    self.stream(event.stream_id)["trailers"] = dict(event.headers)
-                elif isinstance(event, h2.events.StreamEnded):
-                    self.stream(event.stream_id)["ended"] = True
-                elif isinstance(event, h2.events.StreamReset):
-                    self.stream(event.stream_id)["reset"] = int(event.error_code)
-                elif isinstance(event, h2.events.ConnectionTerminated):
-                    self.goaway = (int(event.error_code), (event.additional_data or b"").decode("utf-8", "replace"))
+            self.record(events)
             try:
                 self.flush()
             except OSError:
                 self.closed = True
         return until()
+
+    def record(self, events):
+        for event in events:
+            if isinstance(event, h2.events.ResponseReceived):
+                self.stream(event.stream_id)["headers"] = dict(event.headers)
+            elif isinstance(event, h2.events.DataReceived):
+                self.stream(event.stream_id)["data"] += event.data
+                self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            elif isinstance(event, h2.events.TrailersReceived):
+                self.stream(event.stream_id)["trailers"] = dict(event.headers)
+            elif isinstance(event, h2.events.StreamEnded):
+                self.stream(event.stream_id)["ended"] = True
+            elif isinstance(event, h2.events.StreamReset):
+                self.stream(event.stream_id)["reset"] = int(event.error_code)
+            elif isinstance(event, h2.events.PingAckReceived):
+                self.ping_acks += 1
+            elif isinstance(event, h2.events.ConnectionTerminated):
+                self.goaway = (int(event.error_code), (event.additional_data or b"").decode("utf-8", "replace"))
+
+    def read_through_goaways(self, timeout=TIMEOUT):
+        """Reads until the connection closes, counting GOAWAY frames instead of
+        giving them to h2 (which takes any GOAWAY for the end of the
+        connection and refuses the frames after it); returns their error codes."""
+        codes, pending = [], b""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.sock.settimeout(max(0.01, deadline - time.monotonic()))
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                break
+            except ConnectionResetError:
+                data = b""
+            if not data:
+                self.closed = True
+                break
+            pending += data
+            while len(pending) >= 9 and len(pending) >= 9 + int.from_bytes(pending[:3], "big"):
+                size = 9 + int.from_bytes(pending[:3], "big")
+                frame, pending = pending[:size], pending[size:]
+                if frame[3] == 0x7:
+                    codes.append(int.from_bytes(frame[13:17], "big"))
+                else:
+                    self.record(self.conn.receive_data(frame))
+            try:
+                self.flush()
+            except OSError:
+                pass
+        return codes
 
     def call(self, path, body, content_type="application/grpc", extra=(), end_stream=True, te="trailers"):
         sid = self.conn.get_next_available_stream_id()
@@ -233,6 +270,20 @@ def main():
         # Wait for the Swift side to check the registry, then prove the connection still serves.
         sys.stdin.readline()
         result.update(served=served(p))
+    elif SCENARIO == "late_status":
+        # A SignUp (scrypt) still running when a graceful shutdown's final
+        # GOAWAY goes out must get its status before the connection closes.
+        p = Peer()
+        credentials = b"\x0a\x06h2late" + b"\x12\x10correct-horse-42"
+        sid = p.call("/chat.v1.ChatService/SignUp", grpc_frame(credentials))
+        # The server answers a ping after the frames sent before it: once the
+        # ack is back, the call has reached its handler.
+        p.conn.ping(b"latecall")
+        p.flush()
+        p.pump(lambda: p.ping_acks > 0)
+        print("call started", flush=True)
+        codes = p.read_through_goaways()
+        result.update(answer=p.answer(sid), goaways=len(codes), closed=p.closed)
     elif SCENARIO == "too_many_streams":
         # The server under test allows 2 concurrent streams: a third Watch is refused.
         p = Peer()
