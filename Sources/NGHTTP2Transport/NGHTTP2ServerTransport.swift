@@ -111,16 +111,16 @@ public final class NGHTTP2ServerTransport: ServerTransport {
   public func listen(
     streamHandler: @escaping @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void
   ) async throws {
-    let (accepted, continuation) = AsyncStream<AcceptedStream>.makeStream()
-    state.withLock { $0.finishStreams = { continuation.finish() } }
+    let accepted = SingleConsumerQueue<AcceptedStream>()
+    state.withLock { $0.finishStreams = { accepted.finish() } }
     let server: any Channel
     do {
       let sslContext = try config.tls.map(Self.makeSSLContext)
-      server = try await bootstrap(sslContext: sslContext, accepted: continuation)
+      server = try await bootstrap(sslContext: sslContext, accepted: accepted)
         .bind(host: config.host, port: config.port).get()
     } catch {
       address.fail(error)
-      continuation.finish()
+      accepted.finish()
       throw error
     }
     let closeAtOnce = state.withLock { state in
@@ -138,7 +138,8 @@ public final class NGHTTP2ServerTransport: ServerTransport {
 
     await withTaskCancellationHandler {
       await withDiscardingTaskGroup { group in
-        for await stream in accepted {
+        // Ends when the queue is finished (nothing can add to it) or this task is cancelled.
+        while let stream = try? await accepted.next() {
           group.addTask {
             await withServerContextRPCCancellationHandle { handle in
               stream.cancellation.attach(handle)
@@ -176,7 +177,7 @@ public final class NGHTTP2ServerTransport: ServerTransport {
   }
 
   private func bootstrap(
-    sslContext: NIOSSLContext?, accepted: AsyncStream<AcceptedStream>.Continuation
+    sslContext: NIOSSLContext?, accepted: SingleConsumerQueue<AcceptedStream>
   ) -> ServerBootstrap {
     let config = config
     let logger = logger
@@ -197,10 +198,7 @@ public final class NGHTTP2ServerTransport: ServerTransport {
           let methods = self.state.withLock { $0.methods }
           let handler = NGHTTP2ConnectionHandler(
             config: config, logger: logger, methods: methods,
-            accept: { stream in
-              if case .enqueued = accepted.yield(stream) { return true }
-              return false
-            },
+            accept: { stream in accepted.yield(stream) },
             onClose: { [weak self] in self?.connectionClosed(id) })
           let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
           let loop = channel.eventLoop

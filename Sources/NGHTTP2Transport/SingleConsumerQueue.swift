@@ -2,15 +2,19 @@ import GRPCCore
 import Synchronization
 
 /// One stream's request parts, from its connection's event loop to its
-/// handler: a single-consumer queue of concrete types.
+/// handler (a part and the request bytes reading it consumes).
+typealias RequestPartQueue = SingleConsumerQueue<(part: RPCRequestPart<[UInt8]>, bytes: Int)>
+
+/// Values from event loops to one reading task, per RPC: each stream's
+/// request parts, and the accepted streams on their way to `listen`.
 ///
-/// It replaces an `AsyncThrowingStream`, whose generic storage looked up its
-/// type metadata at run time on every yield, next and finish: about 2 % of
-/// the server's CPU on a direct-message flood. Semantics are the stream's:
-/// parts yielded before `finish` are all read, then the end (nil, or the
-/// error); a cancelled reader gets nil and ends the queue.
-final class RequestPartQueue: Sendable {
-  typealias Item = (part: RPCRequestPart<[UInt8]>, bytes: Int)
+/// It replaces `AsyncStream` and `AsyncThrowingStream`, whose generic storage
+/// (compiled in the Concurrency library, never specialized for our types)
+/// looked up its type metadata at run time on every yield, next and finish;
+/// this one is specialized in the module. Semantics are the streams': values
+/// yielded before `finish` are all read, then the end (nil, or the error); a
+/// cancelled reader gets nil and ends the queue.
+final class SingleConsumerQueue<Item: Sendable>: Sendable {
 
   private struct State {
     var items: [Item] = []
@@ -34,15 +38,25 @@ final class RequestPartQueue: Sendable {
 
   private let state = Mutex(State())
 
-  /// Queues `item` (ignored once finished).
-  func yield(_ item: Item) {
-    let reader = state.withLock { state -> CheckedContinuation<Item?, any Error>? in
-      guard state.end == nil else { return nil }
-      if let reader = state.reader.take() { return reader }
+  private enum YieldOutcome { case finished, queued, handed(CheckedContinuation<Item?, any Error>) }
+  private enum NextOutcome { case item(Item), end((any Error)?), parked }
+
+  /// Queues `item`; false (and dropped) once the queue is finished.
+  @discardableResult
+  func yield(_ item: Item) -> Bool {
+    let outcome = state.withLock { state -> YieldOutcome in
+      guard state.end == nil else { return .finished }
+      if let reader = state.reader.take() { return .handed(reader) }
       state.items.append(item)
-      return nil
+      return .queued
     }
-    reader?.resume(returning: item)
+    switch outcome {
+    case .finished: return false
+    case .queued: return true
+    case .handed(let reader):
+      reader.resume(returning: item)
+      return true
+    }
   }
 
   /// Ends the queue after what it holds: the reader then gets nil, or
@@ -62,8 +76,7 @@ final class RequestPartQueue: Sendable {
     if let ready = try takeReady() { return ready }
     return try await withTaskCancellationHandler {
       try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Item?, any Error>) in
-        enum Outcome { case item(Item), end((any Error)?), parked }
-        let outcome = state.withLock { state -> Outcome in
+        let outcome = state.withLock { state -> NextOutcome in
           if let item = state.take() { return .item(item) }
           if let end = state.end { return .end(end) }
           if Task.isCancelled {
