@@ -200,8 +200,7 @@ public struct ChatService: RegistrableRPCService {
   }
 
   /// Lets the transport pull the session's events as they are queued (on
-  /// its event loop, no task woken per batch), until the session ends; then
-  /// writes what is left and ends the stream.
+  /// its event loop, no task woken per batch) until the session ends.
   private func pull(
     _ session: Session, through stream: NGHTTP2StreamContext, finishingWith writer: RPCWriter<SharedEvent>
   ) async throws -> Metadata {
@@ -211,21 +210,10 @@ public struct ChatService: RegistrableRPCService {
       return batch.map { $0.encoded(as: ProtobufEventEncoding.self) }
     }
     session.queue.pullWhenReady(signal)
-    let end = await session.queue.ended()
-    // The transport pulls nothing more once this has taken the rest: the
-    // status written after it is the stream's last frame.
-    do {
-      while case .events(let batch) = session.queue.takeReady() {
-        try await writer.write(contentsOf: batch)
-        registry.recordWritten(batch, to: session)
-      }
-    } catch {
-      registry.disconnect(session)
-      throw error
-    }
-    registry.disconnect(session)
-    if let error = end.rpcError { throw error }
-    return [:]
+    _ = await session.queue.ended()
+    // The queue is closed: `pump` writes what the transport has not taken,
+    // then ends the stream, and the transport pulls nothing after it.
+    return try await pump(session, to: writer)
   }
 
   /// Writes the session's events in batches until the session ends.

@@ -205,14 +205,8 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
           _ = session.submitResponse(streamID: id, headers: GRPCWire.responseHeaders(metadata: metadata))
           stream.response = .headers
         case .message(let bytes):
-          if stream.response == .none {
-            _ = session.submitResponse(streamID: id, headers: GRPCWire.responseHeaders(metadata: [:]))
-            stream.response = .headers
-          }
-          guard stream.response == .headers, let out = session.outbound[id] else { continue }
-          out.buffer.writeInteger(UInt8(0))
-          out.buffer.writeInteger(UInt32(bytes.count))
-          out.buffer.writeBytes(bytes)
+          guard let out = responseBody(id, stream, session) else { continue }
+          Self.append(bytes, to: out)
           wrote = true
         case .status(let status, let metadata):
           switch stream.response {
@@ -238,23 +232,11 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
       var pulled: [(Int32, Int)] = []
       pulled.reserveCapacity(pending.sources.count)
       for (id, source) in pending.sources {
-        guard let stream = streams[id], !stream.answered, stream.response != .ended else { continue }
-        if stream.response == .none {
-          _ = session.submitResponse(streamID: id, headers: GRPCWire.responseHeaders(metadata: [:]))
-          stream.response = .headers
-        }
         // Checked before pulling: what the source hands over must be sent.
-        guard let out = session.outbound[id] else { continue }
+        guard let stream = streams[id], !stream.answered, let out = responseBody(id, stream, session) else { continue }
         let messages = source()
         guard !messages.isEmpty else { continue }
-        var bytes = 0
-        for message in messages {
-          out.buffer.writeInteger(UInt8(0))
-          out.buffer.writeInteger(UInt32(message.count))
-          out.buffer.writeBytes(message)
-          bytes += message.count + 5
-        }
-        pulled.append((id, bytes))
+        pulled.append((id, messages.reduce(0) { $0 + Self.append($1, to: out) }))
         session.resume(streamID: id)
       }
       outbox.pulled(pulled)
@@ -267,6 +249,26 @@ final class NGHTTP2ConnectionHandler: ChannelInboundHandler {
         streams[id]!.graceTimer = scheduleReset(streamID: id, after: grace, reason: "response_not_taken")
       }
     }
+  }
+
+  /// Where a response message goes: the stream's DATA buffer, its response
+  /// headers submitted first if the handler wrote none; nil once its status is.
+  private func responseBody(_ id: Int32, _ stream: Stream, _ session: NGHTTP2Session) -> NGHTTP2Session.Outbound? {
+    if stream.response == .none {
+      _ = session.submitResponse(streamID: id, headers: GRPCWire.responseHeaders(metadata: [:]))
+      stream.response = .headers
+    }
+    guard stream.response == .headers else { return nil }
+    return session.outbound[id]
+  }
+
+  /// Frames `message` (flag, length, bytes) into `out`; returns the bytes added.
+  @discardableResult
+  private static func append(_ message: [UInt8], to out: NGHTTP2Session.Outbound) -> Int {
+    out.buffer.writeInteger(UInt8(0))
+    out.buffer.writeInteger(UInt32(message.count))
+    out.buffer.writeBytes(message)
+    return message.count + 5
   }
 
   /// Handlers read request bytes: their streams' windows open by as much.
