@@ -420,6 +420,9 @@ public final class ChatRegistry: Sendable {
     return counts
   }
 
+  /// Every group's sessions are its members' open sessions (for tests).
+  var memberSessionsAreConsistent: Bool { state.withLock { $0.memberSessionsAreConsistent() } }
+
   /// A consistent copy of the registry's contents: copied under the lock,
   /// sorted after it.
   public func snapshot() -> RegistrySnapshot {

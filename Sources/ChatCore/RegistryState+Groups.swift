@@ -9,7 +9,8 @@ extension RegistryState {
     guard groups[name.key] == nil else { throw .groupAlreadyExists(name.display) }
     guard groups.count < limits.maxGroups else { throw .tooManyGroups(limit: limits.maxGroups) }
     try checkGroupsPerUser(user)
-    groups[name.key] = Group(name: name, members: [caller.user.key])
+    groups[name.key] = Group(name: name, members: [])
+    addMember(caller.user.key, to: name.key)
     users[caller.user.key]!.groups.insert(name.key)
     let joined = logged(.memberJoined(group: name.display, user: user.name.display), in: EventLog.groupChannel(name.key), &effects)
     groups[name.key]!.createdSeq = joined.seq
@@ -26,7 +27,7 @@ extension RegistryState {
       throw .alreadyMember(group: group.name.display, user: user.name.display)
     }
     try checkGroupsPerUser(user)
-    groups[name.key]!.members.insert(caller.user.key)
+    addMember(caller.user.key, to: name.key)
     users[caller.user.key]!.groups.insert(name.key)
     let joined = logged(
       .memberJoined(group: group.name.display, user: user.name.display), in: EventLog.groupChannel(name.key), &effects)
@@ -67,6 +68,9 @@ extension RegistryState {
     _ userKey: String, named user: String, from groupKey: String, reason: LeaveReason, _ effects: inout Effects
   ) {
     guard groups[groupKey]?.members.remove(userKey) != nil else { return }
+    if let sessions = users[userKey]?.sessionsInPlace() {
+      for session in sessions { groups[groupKey]!.sessions.remove(session) }
+    }
     let group = groups[groupKey]!
     // What the leaver saw ends before the next event of the group.
     var until = log.lastSeq + 1
@@ -165,9 +169,16 @@ extension RegistryState {
   }
 
   mutating func deliver(_ event: SharedEvent, toMembersOf groupKey: String, _ effects: inout Effects) {
-    // A copy of the set's reference, not of its elements: nothing mutates it while we iterate.
-    let members = groups[groupKey]!.members
-    for key in members { deliver(event, toUser: key, &effects) }
+    // A copy of the array's reference, not of its elements: nothing mutates it while we iterate.
+    let sessions = groups[groupKey]!.sessions.list
+    for session in sessions { deliver(event, to: session, &effects) }
+  }
+
+  /// Puts `userKey` in the group's members, and its open sessions in the group's.
+  mutating func addMember(_ userKey: String, to groupKey: String) {
+    groups[groupKey]!.members.insert(userKey)
+    guard let sessions = users[userKey]?.sessionsInPlace() else { return }
+    for session in sessions { groups[groupKey]!.sessions.insert(session) }
   }
 
   mutating func deliver(_ event: SharedEvent, toUser key: String, _ effects: inout Effects) {
@@ -209,6 +220,17 @@ enum Target: CustomStringConvertible {
     switch self {
     case .user(let name): "@\(name)"
     case .group(let name): "#\(name)"
+    }
+  }
+}
+
+extension RegistryState {
+  /// Every group's sessions are exactly its members' open sessions (the
+  /// model-based tests check it after every step).
+  func memberSessionsAreConsistent() -> Bool {
+    groups.values.allSatisfy { group in
+      let expected = Set(group.members.flatMap { users[$0].map { Array($0.sessions.keys) } ?? [] })
+      return group.sessions.count == expected.count && group.sessions.list.allSatisfy { expected.contains($0.tag) }
     }
   }
 }

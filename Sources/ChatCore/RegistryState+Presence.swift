@@ -120,7 +120,7 @@ extension RegistryState {
   /// lobby does not count against the groups a user may be in.
   mutating func joinLobby(_ key: String, _ effects: inout Effects) {
     guard let lobby, groups[lobby] != nil, !users[key]!.groups.contains(lobby) else { return }
-    groups[lobby]!.members.insert(key)
+    addMember(key, to: lobby)
     users[key]!.groups.insert(lobby)
     let joined = logged(
       .memberJoined(group: groups[lobby]!.name.display, user: users[key]!.name.display),

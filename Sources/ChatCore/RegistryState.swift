@@ -22,7 +22,8 @@ struct Effects {
 /// The registry's data. Only `ChatRegistry` touches it, always under its lock.
 ///
 /// Users hold their sessions, groups hold user keys: an event addressed to
-/// a user reaches each of its sessions. Collections are mutated in place
+/// a user reaches each of its sessions. A group also holds its members' open
+/// sessions (`MemberSessions`), which its fan-out walks. Collections are mutated in place
 /// (`groups[key]!.members.insert(…)`), never copied out and written back,
 /// so joining or leaving a group costs the same whatever its size.
 ///
@@ -120,6 +121,8 @@ struct RegistryState {
     let name: ChatName
     /// User keys.
     var members: Set<String>
+    /// The members' open sessions: what a fan-out walks.
+    var sessions = MemberSessions()
     /// The seq of the event that created it: its History starts there.
     var createdSeq: UInt64 = 0
     /// An account has been a member (its log may be needed for catch-up).
@@ -281,6 +284,7 @@ struct RegistryState {
     let key = session.user.key
     if users[key]!.sessions.isEmpty { onlineUsers += 1 }
     users[key]!.sessions[session.tag] = session
+    for groupKey in users[key]!.groups { groups[groupKey]?.sessions.insert(session) }
     callersByToken[session.token] = session.caller
     sessionCount += 1
   }
@@ -292,6 +296,7 @@ struct RegistryState {
     let key = session.user.key
     guard users[key]?.sessions[session.tag] === session else { return }
     users[key]!.sessions[session.tag] = nil
+    for groupKey in users[key]!.groups { groups[groupKey]?.sessions.remove(session) }
     callersByToken[session.token] = nil
     sessionCount -= 1
     sessionsEnded[end.label, default: 0] += 1

@@ -171,6 +171,7 @@ struct CatchUpModelTests {
         try registry.send("m\(index)", to: Channel.Kind.user, named: CatchUpModel.name(to), from: caller)
         model.tell(Set([a, to]), "message \(CatchUpModel.name(to)) user \(CatchUpModel.name(a)) m\(index)")
       }
+      #expect(registry.memberSessionsAreConsistent, "step \(index)")
       // Every open session takes what it was sent, which moves its account's position.
       for a in 0..<CatchUpModel.accounts {
         for slot in model.sessions[a].indices {

@@ -190,6 +190,7 @@ struct PresenceModelTests {
         model.advance(step.other + 1)
       }
 
+      #expect(registry.memberSessionsAreConsistent, "after \(step)")
       for (id, session) in open {
         let got = presence(try events(session))
         #expect(got == model.expected[id] ?? [], "session \(id) after \(step)")

@@ -165,6 +165,7 @@ struct RegistryModelTests {
 
       let snapshot = registry.snapshot()
       checkInvariants(snapshot)
+      #expect(registry.memberSessionsAreConsistent, "step \(index) \(step)")
       #expect(Set(snapshot.users.map(\.name)) == Set(model.connected.map(RegistryModel.userName)), "step \(index) \(step)")
       let groups = Dictionary(uniqueKeysWithValues: snapshot.groups.map { ($0.name, Set($0.members)) })
       let modelGroups = Dictionary(
