@@ -21,7 +21,10 @@ final class ConnectionOutbox: Sendable {
   typealias Source = @Sendable () -> [[UInt8]]
   typealias Drain = @Sendable () -> Void
 
-  private struct Stream {
+  /// A class, not a struct: reading one out of `streams` (every signal,
+  /// every drain) then retains one reference instead of copying its arrays
+  /// and closure, and a field is changed in place. Only touched under `state`'s lock.
+  private final class Stream {
     var parts: [Part] = []
     /// Written and not yet taken by nghttp2 (frame headers included).
     var unsent = 0
