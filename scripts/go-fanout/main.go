@@ -106,6 +106,20 @@ func cpuSeconds(pid int) float64 {
 	return (utime + stime) / 100
 }
 
+func rssKiB(pid int) float64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, "VmRSS:") {
+			value, _ := strconv.ParseFloat(strings.Fields(line)[1], 64)
+			return value
+		}
+	}
+	return 0
+}
+
 func percentile(sorted []int64, p float64) float64 {
 	if len(sorted) == 0 {
 		return 0
@@ -124,6 +138,7 @@ func main() {
 	rate := flag.Float64("rate", 0, "messages per second from all senders (0: flood)")
 	duration := flag.Float64("duration", 10, "seconds of sending")
 	size := flag.Int("bytes", 64, "message text bytes (at least 20)")
+	hold := flag.Float64("hold", 0, "with -senders 0: seconds the sessions stay idle before the server's RSS is read")
 	flag.Parse()
 	if *connections <= 0 {
 		*connections = *members
@@ -135,6 +150,10 @@ func main() {
 		os.Exit(1)
 	}
 
+	// Before dialing: grpc-go connects in the background once dialed.
+	rssBefore := rssKiB(*pid)
+	cpuBefore := cpuSeconds(*pid)
+	dialStart := time.Now()
 	conns := make([]*grpc.ClientConn, *connections)
 	for i := range conns {
 		conn, err := grpc.Dial(*addr, grpc.WithInsecure())
@@ -158,7 +177,7 @@ func main() {
 	latencies := make([][]int64, *members)
 	welcomed := make(chan int, *members)
 	ended := make(chan string, *members)
-	start := time.Now()
+	start := dialStart
 	for i := 0; i < *members; i++ {
 		go func(i int) {
 			stream, err := conns[i%len(conns)].NewStream(context.Background(), &grpc.StreamDesc{ServerStreams: true},
@@ -208,6 +227,21 @@ func main() {
 		}
 	}
 	connectSeconds := time.Since(start).Seconds()
+	if *senders == 0 {
+		connectCPU := cpuSeconds(*pid) - cpuBefore
+		time.Sleep(time.Duration(*hold * float64(time.Second)))
+		rss := rssKiB(*pid)
+		fmt.Printf("parameters       members=%d connections=%d hold=%gs\n", *members, *connections, *hold)
+		fmt.Printf("connect          %d sessions in %.3f s, server cpu %.3f s (%.1f µs/session)\n",
+			*members, connectSeconds, connectCPU, connectCPU/float64(*members)*1e6)
+		fmt.Printf("server rss       %.1f → %.1f MiB, %.2f KiB/session\n", rssBefore/1024, rss/1024, (rss-rssBefore)/float64(*members))
+		select {
+		case reason := <-ended:
+			fmt.Printf("sessions ended   %s\n", reason)
+		default:
+		}
+		return
+	}
 
 	if err := call(0, "CreateGroupChat", str(1, group)); err != nil {
 		exit("create: %v", err)
