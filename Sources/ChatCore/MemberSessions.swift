@@ -28,6 +28,4 @@ struct MemberSessions {
       positions[last.tag] = position
     }
   }
-
-  func contains(_ session: Session) -> Bool { positions[session.tag] != nil }
 }

@@ -11,7 +11,6 @@ extension RegistryState {
     try checkGroupsPerUser(user)
     groups[name.key] = Group(name: name, members: [])
     addMember(caller.user.key, to: name.key)
-    users[caller.user.key]!.groups.insert(name.key)
     let joined = logged(.memberJoined(group: name.display, user: user.name.display), in: EventLog.groupChannel(name.key), &effects)
     groups[name.key]!.createdSeq = joined.seq
     effects.storeOperations.append(
@@ -28,7 +27,6 @@ extension RegistryState {
     }
     try checkGroupsPerUser(user)
     addMember(caller.user.key, to: name.key)
-    users[caller.user.key]!.groups.insert(name.key)
     let joined = logged(
       .memberJoined(group: group.name.display, user: user.name.display), in: EventLog.groupChannel(name.key), &effects)
     joinedGroup(caller.user.key, name.key, since: joined.seq, &effects)
@@ -174,9 +172,11 @@ extension RegistryState {
     for session in sessions { deliver(event, to: session, &effects) }
   }
 
-  /// Puts `userKey` in the group's members, and its open sessions in the group's.
+  /// Puts `userKey` in the group's members and the group in the user's
+  /// groups, and the user's open sessions in the group's.
   mutating func addMember(_ userKey: String, to groupKey: String) {
     groups[groupKey]!.members.insert(userKey)
+    users[userKey]!.groups.insert(groupKey)
     guard let sessions = users[userKey]?.sessionsInPlace() else { return }
     for session in sessions { groups[groupKey]!.sessions.insert(session) }
   }

@@ -121,7 +121,6 @@ extension RegistryState {
   mutating func joinLobby(_ key: String, _ effects: inout Effects) {
     guard let lobby, groups[lobby] != nil, !users[key]!.groups.contains(lobby) else { return }
     addMember(key, to: lobby)
-    users[key]!.groups.insert(lobby)
     let joined = logged(
       .memberJoined(group: groups[lobby]!.name.display, user: users[key]!.name.display),
       in: EventLog.groupChannel(lobby), &effects)
