@@ -217,8 +217,7 @@ final class MessageLog: Sendable {
     var sizes: [UInt32: UInt64]
     var index: LogIndex
     var totalBytes: UInt64
-    var compacting = false
-    /// Completed when the running compaction ends: what `close` waits for.
+    /// Set while a compaction runs, completed when it ends: what `close` waits for.
     var compactionDone: Acknowledgement?
     /// No compaction starts once the log is closing.
     var closing = false
@@ -226,6 +225,18 @@ final class MessageLog: Sendable {
 
     func size(of number: UInt32) -> UInt64 {
       number == current.number ? currentSize : sizes[number, default: 0]
+    }
+
+    /// The oldest closed segment that is at least half dead, marked as being
+    /// compacted; nil if one is already, or none qualifies.
+    mutating func startCompaction() -> UInt32? {
+      guard compactionDone == nil, !closing else { return nil }
+      let header = Int(LogFrame.segmentHeaderSize)
+      let found = segments.keys.sorted().first { number in
+        number != current.number && index.liveBytes[number, default: 0] * 2 <= Int(size(of: number)) - header
+      }
+      if found != nil { compactionDone = Acknowledgement() }
+      return found
     }
   }
 
@@ -492,22 +503,17 @@ final class MessageLog: Sendable {
   /// Starts compacting a closed segment that is at least half dead, if none
   /// is being compacted.
   private func scheduleCompaction() {
-    let candidate = files.withLock { files -> UInt32? in
-      guard !files.compacting, !files.closing else { return nil }
-      let current = files.segments.keys.max() ?? 0
-      let header = Int(LogFrame.segmentHeaderSize)
-      let found = files.segments.keys.sorted().first { number in
-        number != current
-          && files.index.liveBytes[number, default: 0] * 2 <= Int(files.size(of: number)) - header
-      }
-      if found != nil {
-        files.compacting = true
-        files.compactionDone = Acknowledgement()
-      }
-      return found
-    }
-    guard let candidate else { return }
+    guard let candidate = files.withLock({ $0.startCompaction() }) else { return }
     Task.detached { await self.compact(candidate) }
+  }
+
+  /// Waits until no compaction runs and none is due (tests: compaction
+  /// runs in the background, and each one syncs, which a busy disk makes slow).
+  func compactionsSettled(within timeout: Duration) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while let running = files.withLock({ $0.compactionDone }) {
+      try await running.wait(timeout: deadline - .now)
+    }
   }
 
   /// Copies the segment's live frames (and, unless it is the oldest, its
@@ -517,13 +523,15 @@ final class MessageLog: Sendable {
     // could not be emptied is not retried until the next rotation.
     var removed = false
     defer {
-      let done = files.withLock { files -> Acknowledgement? in
-        files.compacting = false
-        defer { files.compactionDone = nil }
-        return files.compactionDone
+      // The next one starts under the same lock as this one ends, so that
+      // `compactionDone` is nil only once the chain has stopped.
+      let (done, next) = files.withLock { files -> (Acknowledgement?, UInt32?) in
+        let done = files.compactionDone
+        files.compactionDone = nil
+        return (done, removed ? files.startCompaction() : nil)
       }
       done?.complete(nil)
-      if removed { scheduleCompaction() }
+      if let next { Task.detached { await self.compact(next) } }
     }
     let (segment, live, tombstones, oldest) = files.withLock { files in
       (

@@ -60,6 +60,11 @@ final class TestUser: Sendable {
     }
   }
 
+  /// How long a Welcome may take: it waits for the connection too (TCP, a
+  /// TLS handshake in a debug build, HTTP/2's preface), which the whole
+  /// suite's load on 2 cores has stretched past 5 s.
+  static let welcomeTimeout: Double = 20
+
   /// Connects and waits for Welcome.
   static func connect(
     _ name: String, port: Int, security: HTTP2ClientTransport.Posix.TransportSecurity = .plaintext,
@@ -74,7 +79,7 @@ final class TestUser: Sendable {
     config: HTTP2ClientTransport.Posix.Config = .defaults
   ) async throws -> (user: TestUser, welcome: Chat_V1_Welcome) {
     let user = try TestUser(name: name, port: port, security: security, config: config)
-    let event = try await user.next()
+    let event = try await user.next(Self.welcomeTimeout)
     guard case .welcome(let welcome)? = event.kind else {
       throw RPCError(code: .internalError, message: "first event is not Welcome: \(event)")
     }
@@ -87,7 +92,7 @@ final class TestUser: Sendable {
   ) async throws -> (user: TestUser, welcome: Chat_V1_Welcome) {
     let user = try TestUser(
       name: name, port: port, security: .plaintext, config: .defaults, token: token, resume: resume)
-    let event = try await user.next()
+    let event = try await user.next(Self.welcomeTimeout)
     guard case .welcome(let welcome)? = event.kind else {
       throw RPCError(code: .internalError, message: "first event is not Welcome: \(event)")
     }
