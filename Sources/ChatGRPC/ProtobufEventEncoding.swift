@@ -8,7 +8,7 @@ import SwiftProtobuf
 public enum ProtobufEventEncoding: StoredEventEncoding {
   public static func encode(_ event: ChatEvent) -> [UInt8] {
     // A proto3 message with no `Any` or required fields always serializes.
-    try! Chat_V1_Event(event).serializedBytes()
+    EventProtobufWriter.encode(event) ?? (try! Chat_V1_Event(event).serializedBytes())
   }
 
   public static func decode(_ bytes: [UInt8]) -> ChatEvent? {
