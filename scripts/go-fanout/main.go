@@ -7,10 +7,12 @@
 // one group; SENDERS of them send to it, each keeping IN-FLIGHT calls in
 // flight (or together RATE messages per second); every member counts and
 // times every message. Server CPU is read from /proc/PID/stat from the
-// first send until the last delivery arrives.
+// first send until the last delivery arrives. With -direct, members pair
+// off and every one sends its partner direct messages instead (each one
+// delivered twice: to the partner and back to its sender).
 //
 //	scripts/go-fanout.sh -addr 127.0.0.1:PORT -pid PID [-members 1000] [-connections 1000]
-//	  [-senders 4] [-in-flight 1] [-rate 0] [-duration 10] [-bytes 64]
+//	  [-senders 4] [-in-flight 1] [-rate 0] [-duration 10] [-bytes 64] [-direct]
 //
 // Built offline against Debian's golang-google-grpc-dev (GOPATH mode), as
 // the interop test's client is; protobuf bytes are written and read by hand.
@@ -139,7 +141,12 @@ func main() {
 	duration := flag.Float64("duration", 10, "seconds of sending")
 	size := flag.Int("bytes", 64, "message text bytes (at least 20)")
 	hold := flag.Float64("hold", 0, "with -senders 0: seconds the sessions stay idle before the server's RSS is read")
+	direct := flag.Bool("direct", false, "members pair off and each sends its partner direct messages (-senders: all)")
 	flag.Parse()
+	if *direct {
+		*members += *members % 2
+		*senders = *members
+	}
 	if *connections <= 0 {
 		*connections = *members
 	}
@@ -243,13 +250,15 @@ func main() {
 		return
 	}
 
-	if err := call(0, "CreateGroupChat", str(1, group)); err != nil {
-		exit("create: %v", err)
+	if !*direct {
+		if err := call(0, "CreateGroupChat", str(1, group)); err != nil {
+			exit("create: %v", err)
+		}
 	}
 	var joinErr atomic.Value
 	var wg sync.WaitGroup
 	gate := make(chan struct{}, 100)
-	for i := 1; i < *members; i++ {
+	for i := 1; i < *members && !*direct; i++ {
 		wg.Add(1)
 		gate <- struct{}{}
 		go func(i int) {
@@ -267,14 +276,23 @@ func main() {
 
 	// Send: every call's text starts with its send time in ns.
 	padding := strings.Repeat("x", *size-19)
-	channel := append([]byte{1<<3 | 2, byte(len(group) + 4)}, append(str(1, group), 2<<3, 2)...)
+	// Channel{name, type}: the group (type 2), or the sender's partner (type 1).
+	channels := make([][]byte, *senders)
+	for i := range channels {
+		name, kind := group, byte(2)
+		if *direct {
+			name, kind = names[i^1], 1
+		}
+		inner := append(str(1, name), 2<<3, kind)
+		channels[i] = append([]byte{1<<3 | 2, byte(len(inner))}, inner...)
+	}
 	var sent, sendErrors int64
 	serverStart := cpuSeconds(*pid)
 	sendStart := time.Now()
 	deadline := sendStart.Add(time.Duration(*duration * float64(time.Second)))
 	send := func(i int) {
 		text := fmt.Sprintf("%019d%s", time.Now().UnixNano(), padding)
-		request := append(append([]byte{}, channel...), str(2, text)...)
+		request := append(append([]byte{}, channels[i]...), str(2, text)...)
 		if err := call(i, "SendMessage", request); err != nil {
 			atomic.AddInt64(&sendErrors, 1)
 			return
@@ -317,7 +335,11 @@ func main() {
 	senderGroup.Wait()
 	sendSeconds := time.Since(sendStart).Seconds()
 	// Wait (bounded) for every delivery.
-	expected := atomic.LoadInt64(&sent) * int64(*members)
+	perMessage := int64(*members)
+	if *direct {
+		perMessage = 2
+	}
+	expected := atomic.LoadInt64(&sent) * perMessage
 	drainDeadline := time.Now().Add(10 * time.Second)
 	for atomic.LoadInt64(&delivered) < expected && time.Now().Before(drainDeadline) {
 		time.Sleep(time.Millisecond)
@@ -336,8 +358,8 @@ func main() {
 		fmt.Printf("sessions ended   %s\n", reason)
 	default:
 	}
-	fmt.Printf("parameters       members=%d connections=%d senders=%d in-flight=%d rate=%g duration=%gs bytes=%d\n",
-		*members, *connections, *senders, *inFlight, *rate, *duration, *size)
+	fmt.Printf("parameters       members=%d connections=%d senders=%d in-flight=%d rate=%g duration=%gs bytes=%d direct=%t\n",
+		*members, *connections, *senders, *inFlight, *rate, *duration, *size, *direct)
 	fmt.Printf("connect          %d sessions in %.3f s\n", *members, connectSeconds)
 	fmt.Printf("messages sent    %d (%.1f/s over %.2f s), %d send errors\n", sent, float64(sent)/sendSeconds, sendSeconds, sendErrors)
 	fmt.Printf("deliveries       %d of %d, lost %d\n", got, expected, expected-got)
