@@ -14,7 +14,7 @@ final class SendCounters: Sendable {
     accepted.add(1, ordering: .relaxed)
     let now = BenchClock.now()
     let micros = now > calledAt ? (now - calledAt) / 1000 : 0
-    callLatency.withLock { $0.record(micros) }
+    callLatency.withLock { _ = $0.record(micros) }
   }
 
   var latency: LatencyHistogram { callLatency.withLock { $0 } }
