@@ -18,16 +18,19 @@ enum EventProtobufWriter {
   /// The event's bytes, or nil for the kinds left to SwiftProtobuf (Welcome:
   /// once per session).
   static func encode(_ event: ChatEvent) -> [UInt8]? {
+    if case .welcome = event.kind { return nil }
     let time = Google_Protobuf_Timestamp(date: event.time)
     let timeSize = Self.size(int64: time.seconds, field: 1) + Self.size(int64: Int64(time.nanos), field: 2)
     let kindField: UInt64
     let kindSize: Int
+    // A Message's Channel, the one nested message below the kind.
+    var channelSize = 0
     switch event.kind {
     case .welcome:
       return nil
     case .message(let message):
       kindField = 3
-      let channelSize =
+      channelSize =
         size(string: message.channel.name, field: 1) + size(enum: message.channel.kind.wireValue, field: 2)
       kindSize =
         size(uint64: message.id, field: 1) + size(string: message.sender, field: 2)
@@ -63,8 +66,7 @@ enum EventProtobufWriter {
       out.append(uint64: message.id, field: 1)
       out.append(string: message.sender, field: 2)
       out.appendTag(3, wireType: 2)
-      out.appendVarint(
-        UInt64(size(string: message.channel.name, field: 1) + size(enum: message.channel.kind.wireValue, field: 2)))
+      out.appendVarint(UInt64(channelSize))
       out.append(string: message.channel.name, field: 1)
       out.append(enum: message.channel.kind.wireValue, field: 2)
       out.append(string: message.text, field: 4)

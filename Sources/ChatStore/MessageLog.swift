@@ -504,7 +504,11 @@ final class MessageLog: Sendable {
   /// is being compacted.
   private func scheduleCompaction() {
     guard let candidate = files.withLock({ $0.startCompaction() }) else { return }
-    Task.detached { await self.compact(candidate) }
+    compactInBackground(candidate)
+  }
+
+  private func compactInBackground(_ number: UInt32) {
+    Task.detached { await self.compact(number) }
   }
 
   /// Waits until no compaction runs and none is due (tests: compaction
@@ -531,7 +535,7 @@ final class MessageLog: Sendable {
         return (done, removed ? files.startCompaction() : nil)
       }
       done?.complete(nil)
-      if let next { Task.detached { await self.compact(next) } }
+      if let next { compactInBackground(next) }
     }
     let (segment, live, tombstones, oldest) = files.withLock { files in
       (
