@@ -347,26 +347,13 @@ public final class SQLiteStore: Store {
   /// Log records and channel deletions go to the message log, the rest to
   /// SQLite's writer; a submission with both is acknowledged once both are.
   public func enqueue(_ operations: [StoreOperation]) -> StoreSubmission {
-    var logged = 0
-    for index in operations.indices {
-      switch operations[index] {
-      case .log, .deleteChannel: logged += 1
-      default: break
-      }
-    }
     // The common case, a message: the array goes to the log as it is.
-    if logged == operations.count && logged > 0 {
+    if !operations.isEmpty && operations.allSatisfy(\.isForMessageLog) {
       let (acknowledgement, needsFlush) = log.enqueue(operations)
       return StoreSubmission(acknowledgement: acknowledgement, needsWake: needsFlush)
     }
-    var forLog: [StoreOperation] = []
-    var others: [StoreOperation] = []
-    for operation in operations {
-      switch operation {
-      case .log, .deleteChannel: forLog.append(operation)
-      default: others.append(operation)
-      }
-    }
+    let forLog = operations.filter(\.isForMessageLog)
+    let others = operations.filter { !$0.isForMessageLog }
     let stored = writer.enqueue(others)
     // An empty submission is done once everything submitted before it is, in both.
     if forLog.isEmpty && !operations.isEmpty { return stored }

@@ -138,6 +138,16 @@ public enum StoreOperation: Sendable, Equatable {
   case deleteChannel(String)
   /// The highest `seq` written to one of the account's sessions.
   case setPosition(account: String, seq: UInt64)
+
+  /// A log record or a channel's deletion: the SQLite store's message log
+  /// writes these, its database the rest. (Tested in place: matching an
+  /// array's element in a `switch` copied it, payloads retained.)
+  var isForMessageLog: Bool {
+    switch self {
+    case .log, .deleteChannel: true
+    default: false
+    }
+  }
 }
 
 /// One logged event: its already-encoded form and what retention and

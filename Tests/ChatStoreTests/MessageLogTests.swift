@@ -119,6 +119,39 @@ struct MessageLogTests {
     await reopened.close()
   }
 
+  @Test(
+    "records are indexed in batches: reads, retention and a reopen see every record, before and across a batch",
+    arguments: [7, MessageLog.indexBatch + 300, 2 * MessageLog.indexBatch + 1])
+  func batchedIndex(records count: Int) async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let retention = Retention(messagesPerChannel: 50, slack: 8)
+    let store = try openStore(directory) { $0.retention = retention }
+    let memory = InMemoryStore(retention: retention)
+    let channels = ["a", "b", "c"]
+    var written: [LogRecord] = []
+    for chunk in stride(from: 1, through: count, by: 500) {
+      let records = (chunk...min(chunk + 499, count)).map { message(UInt64($0), channels[$0 % 3]) }
+      try await store.append(records).committed()
+      try await memory.append(records).committed()
+      written += records
+      // Read at once, whatever waits to be indexed: the newest page of a channel.
+      let newest = try await store.readLog(
+        "a", after: 0, before: .max, newestFirst: true, limit: 3, messagesPerChannel: retention.messagesPerChannel)
+      #expect(newest.records.map(\.seq) == written.filter { $0.channel == "a" }.suffix(3).reversed().map(\.seq))
+    }
+    #expect(try store.load().log == memory.load().log)
+    #expect(store.statistics.logRecords == count)
+    await store.close()
+    // Opening trims each channel to exactly its quota (no slack).
+    let retained = try memory.load().log.filter { record in
+      written.filter { $0.channel == record.channel }.suffix(retention.messagesPerChannel).contains(record)
+    }
+    let reopened = try openStore(directory) { $0.retention = retention }
+    #expect(try reopened.load().log == retained)
+    await reopened.close()
+  }
+
   @Test("a deleted channel stays deleted across a reopen and compaction; a new channel of the same key starts empty")
   func deletedChannel() async throws {
     let directory = try TemporaryDirectory()
