@@ -8,7 +8,9 @@ struct ChatBenchCommand: AsyncParsableCommand {
   static let configuration = CommandConfiguration(
     commandName: "chat-bench",
     abstract: "Measures a chat.v1 server: fan-out, held sessions and direct messages.",
-    subcommands: [Fanout.self, Sessions.self, Direct.self, CatchUp.self, Presence.self, StoreCost.self, Summarize.self]
+    subcommands: [
+      Fanout.self, Sessions.self, Direct.self, CatchUp.self, Presence.self, StoreCost.self, LogAppend.self, Summarize.self,
+    ]
   )
 }
 
@@ -371,6 +373,46 @@ struct StoreCost: AsyncParsableCommand {
     if let only { options.stores = [only] }
     let report = try await ChatBench.storeCost(options)
     print(json ? report.json() : report.table)
+  }
+}
+
+struct LogAppend: AsyncParsableCommand {
+  static let configuration = CommandConfiguration(
+    commandName: "log-append",
+    abstract:
+      "In process: the time of one append to the SQLite store's message log with the CPU's caches evicted before it, and right after one."
+  )
+
+  @Option(help: "Appends (the first tenth warms up and is not counted); every other one runs cold.")
+  var appends = 40_000
+
+  @Option(help: "Channels the records go to in turn.")
+  var channels = 100
+
+  @Option(help: "Bytes of each record's payload.")
+  var payloadBytes = 150
+
+  @Option(help: "MiB of memory rewritten before each cold append.")
+  var evictMib = 4
+
+  @Option(help: "Where the store's data directory is made (default: the temporary directory).")
+  var directory: String?
+
+  func validate() throws {
+    try validateCounts(
+      [("--appends", appends), ("--channels", channels), ("--payload-bytes", payloadBytes), ("--evict-mib", evictMib)],
+      connections: nil)
+    if appends < 20 { throw ValidationError("--appends \(appends) must be at least 20.") }
+  }
+
+  func run() async throws {
+    var options = LogAppendOptions()
+    options.appends = appends
+    options.channels = channels
+    options.payloadBytes = payloadBytes
+    options.evictBytes = evictMib << 20
+    if let directory { options.directory = directory }
+    print(try await ChatBench.logAppend(options).table)
   }
 }
 

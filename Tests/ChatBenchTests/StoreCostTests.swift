@@ -34,6 +34,18 @@ struct StoreCostTests {
     #expect(interval.1 == Double(high))
   }
 
+  @Test("log-append times every counted append, half of them cold")
+  func logAppend() async throws {
+    var options = LogAppendOptions()
+    options.appends = 200
+    options.evictBytes = 1 << 16
+    let report = try await ChatBench.logAppend(options)
+    #expect(report.coldNanoseconds.count == 90)
+    #expect(report.warmNanoseconds.count == 90)
+    #expect(report.coldNanoseconds.allSatisfy { $0 > 0 })
+    #expect(report.table.contains("| cold (caches evicted before it) | 90 |"))
+  }
+
   @Test("no interval below 6 pairs")
   func tooFew() {
     #expect(StoreCostReport.confidenceInterval([1, 2, 3, 4, 5]) == nil)
