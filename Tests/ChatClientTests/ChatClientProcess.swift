@@ -51,7 +51,7 @@ final class ChatClientProcess {
         output.append(data)
       }
     }
-    try process.run()
+    try exit.run(process)
   }
 
   deinit {

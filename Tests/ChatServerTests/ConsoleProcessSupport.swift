@@ -179,7 +179,7 @@ final class ServerProcess: Sendable {
     process.standardOutput = stdout
     process.standardError = stderr
     let exit = ProcessExit(process)
-    try process.run()
+    try exit.run(process)
     return try await ServerProcess(
       process: process, exit: exit, input: stdin.fileHandleForWriting,
       stdout: OutputCollector(name: "stdout", reading: dup(stdout.fileHandleForReading.fileDescriptor)),
@@ -202,7 +202,7 @@ final class ServerProcess: Sendable {
     process.standardOutput = handle
     process.standardError = handle
     let exit = ProcessExit(process)
-    try process.run()
+    try exit.run(process)
     // Only the child keeps the terminal side open, so reading ends when it exits.
     try handle.close()
     let output = OutputCollector(name: "terminal", reading: controller)

@@ -30,7 +30,7 @@ struct GoInteropTests {
     member.standardOutput = stdout
     member.standardError = stdout
     let exit = ProcessExit(member)
-    try member.run()
+    try exit.run(member)
     let output = OutputCollector(name: "go client", reading: dup(stdout.fileHandleForReading.fileDescriptor))
     defer { if member.isRunning { member.terminate() } }
     try await output.waitFor("welcomed", timeout: 20)
@@ -105,7 +105,7 @@ enum GoClient {
     build.standardOutput = output
     build.standardError = output
     let exit = ProcessExit(build)
-    try build.run()
+    try exit.run(build)
     let collected = OutputCollector(name: "go build", reading: dup(output.fileHandleForReading.fileDescriptor))
     let status = try await withTimeout(600, "go build of the interop client") { await exit.status() }
     guard status == 0 else { throw BuildFailed(output: collected.text) }

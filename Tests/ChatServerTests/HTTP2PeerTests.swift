@@ -141,7 +141,7 @@ struct PythonPeer {
     process.standardOutput = stdout
     process.standardInput = stdin
     exit = ProcessExit(process)
-    try process.run()
+    try exit.run(process)
     input = stdin.fileHandleForWriting
     output = OutputCollector(name: "h2 peer", reading: dup(stdout.fileHandleForReading.fileDescriptor))
   }

@@ -16,7 +16,7 @@ struct OperabilityTests {
     process.standardOutput = stdout
     process.standardInput = FileHandle.nullDevice
     let exit = ProcessExit(process)
-    try process.run()
+    try exit.run(process)
     return (process, OutputCollector(name: "python", reading: dup(stdout.fileHandleForReading.fileDescriptor)), exit)
   }
 

@@ -98,7 +98,7 @@ struct RestartTests {
     process.standardError = stderr
     process.standardOutput = FileHandle.nullDevice
     let exit = ProcessExit(process)
-    try process.run()
+    try exit.run(process)
     let output = OutputCollector(name: "stderr", reading: dup(stderr.fileHandleForReading.fileDescriptor))
     let status = try await withTimeout(20, "the second server to exit") { await exit.status() }
     try await output.waitForEnd()

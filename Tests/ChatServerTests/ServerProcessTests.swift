@@ -20,7 +20,7 @@ struct ServerProcessTests {
     process.standardOutput = FileHandle.nullDevice
     process.standardInput = FileHandle.nullDevice
     let exit = ProcessExit(process)
-    try process.run()
+    try exit.run(process)
     let output = OutputCollector(name: "stderr", reading: dup(stderr.fileHandleForReading.fileDescriptor))
     let status = try await withTimeout(seconds, "chat-server to exit") { await exit.status() }
     try await output.waitForEnd()

@@ -1,6 +1,10 @@
 import Foundation
 import Synchronization
 
+#if canImport(Glibc)
+  import Glibc
+#endif
+
 // Shared by the server's and the client's process tests.
 
 /// A process's exit status, for async code to wait for.
@@ -13,17 +17,51 @@ public final class ProcessExit: Sendable {
 
   private let state = Mutex(State())
 
-  /// Call before `process.run()`.
+  /// Call before the process runs; start it with `run(_:)`.
   public init(_ process: Process) {
     process.terminationHandler = { [self] process in
-      let status = process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
-      let waiters = state.withLock { state in
-        state.status = status
-        defer { state.waiters = [:] }
-        return state.waiters.values
-      }
-      for waiter in waiters { waiter.resume(returning: status) }
+      finish(process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus)
     }
+  }
+
+  /// Starts the process and watches for its exit.
+  public func run(_ process: Process) throws {
+    try process.run()
+    watch(process)
+  }
+
+  /// Also waits for the exit on a thread of its own, without reaping the
+  /// child (Foundation still does): on Linux, Foundation learns of an exit
+  /// when a socket the child holds closes, and a child another thread
+  /// spawns at the same moment can inherit that socket and keep it open,
+  /// so the termination handler can come only when that other process
+  /// ends. Whichever learns first gives the status.
+  private func watch(_ process: Process) {
+    #if canImport(Glibc)
+      let pid = process.processIdentifier
+      let thread = Thread { [self] in
+        var info = siginfo_t()
+        var result: Int32
+        repeat {
+          result = waitid(P_PID, id_t(pid), &info, WEXITED | WNOWAIT)
+        } while result == -1 && errno == EINTR
+        // ECHILD: Foundation reaped it first, and its handler gives the status.
+        guard result == 0 else { return }
+        let status = info._sifields._sigchld.si_status
+        finish(info.si_code == CLD_EXITED ? status : 128 + status)
+      }
+      thread.start()
+    #endif
+  }
+
+  private func finish(_ status: Int32) {
+    let waiters = state.withLock { state -> [CheckedContinuation<Int32?, Never>] in
+      guard state.status == nil else { return [] }
+      state.status = status
+      defer { state.waiters = [:] }
+      return Array(state.waiters.values)
+    }
+    for waiter in waiters { waiter.resume(returning: status) }
   }
 
   /// The exit status (128 + the signal, if a signal ended it); nil if the
