@@ -38,10 +38,10 @@ public struct LogAppendReport: Sendable, Codable {
 
   public var table: String {
     func row(_ name: String, _ values: [UInt64]) -> String {
-      let sorted = values.sorted()
-      let mean = Double(values.reduce(0, +)) / Double(max(values.count, 1)) / 1000
-      let p50 = Double(sorted[sorted.count / 2]) / 1000
-      let p99 = Double(sorted[min(sorted.count - 1, sorted.count * 99 / 100)]) / 1000
+      let sorted = values.sorted().map { Double($0) / 1000 }
+      let mean = sorted.reduce(0, +) / Double(max(sorted.count, 1))
+      let p50 = ChatBench.median(sorted)
+      let p99 = sorted[min(sorted.count - 1, sorted.count * 99 / 100)]
       return "| \(name) | \(values.count) | \(format(p50)) | \(format(mean)) | \(format(p99)) |"
     }
     return [
@@ -81,13 +81,12 @@ extension ChatBench {
       let record = LogRecord(
         seq: UInt64(index + 1), channel: channels[index % channels.count], kind: .message, time: Date(),
         payloadBytes: payload)
-      let start = ContinuousClock.now
+      let start = BenchClock.now()
       let acknowledgement = store.submit([.log(record)])
-      let elapsed = ContinuousClock.now - start
+      let nanoseconds = BenchClock.now() - start
       // Written on this thread: already complete.
       try await acknowledgement.wait(timeout: .seconds(10))
       guard index >= warmUp else { continue }
-      let nanoseconds = UInt64(elapsed.components.attoseconds / 1_000_000_000) + UInt64(elapsed.components.seconds) * 1_000_000_000
       if cold { report.coldNanoseconds.append(nanoseconds) } else { report.warmNanoseconds.append(nanoseconds) }
     }
     await store.close()
