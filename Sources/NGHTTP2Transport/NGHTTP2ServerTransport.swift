@@ -10,7 +10,7 @@ import Synchronization
 ///
 /// Each connection is one channel with one `NGHTTP2ConnectionHandler`; each
 /// request stream is one GRPCCore stream run by a task of `listen`'s (in one
-/// of `streamGroups` task groups, chosen by connection).
+/// of its task groups, chosen by connection and by whether the call is unary).
 /// Handlers' writes are batched per connection and event-loop turn.
 public final class NGHTTP2ServerTransport: ServerTransport {
   public typealias Bytes = [UInt8]
@@ -83,14 +83,15 @@ public final class NGHTTP2ServerTransport: ServerTransport {
     }
   }
 
-  /// How many task groups run the streams; a connection's streams all go to
-  /// the same one. Why not one group: the Swift runtime walks a group's list
-  /// of children to add and remove one, and Connect streams stay open, so in
-  /// one group every call paid for every session: a direct-message flood
-  /// spent 1.8 % of its CPU in `TaskGroup::removeChildTask` with 200
-  /// sessions, 6.3 % with 2,000. With 64 groups it was still 2.9 % with
-  /// 10,000 sessions (about 156 streams a group); 256 idle groups cost
-  /// about 0.9 MB more than 64, once.
+  /// How many task groups run streaming calls, and as many run unary ones;
+  /// a connection's calls of each kind all go to the same one. Why not one
+  /// group: the Swift runtime walks a group's list of children to add and
+  /// remove one, and Connect streams stay open, so in one group every call
+  /// paid for every session: a direct-message flood spent 1.8 % of its CPU
+  /// in `TaskGroup::removeChildTask` with 200 sessions, 6.3 % with 2,000.
+  /// Spread over 256 groups it was still 1.6 % with 10,000 sessions (about
+  /// 39 streams a group), so unary calls, short-lived, have groups of their
+  /// own. 256 idle groups cost about 0.9 MB, once.
   static let streamGroups = 256
 
   private let config: Config
@@ -122,7 +123,8 @@ public final class NGHTTP2ServerTransport: ServerTransport {
   public func listen(
     streamHandler: @escaping @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void
   ) async throws {
-    let accepted = (0..<Self.streamGroups).map { _ in SingleConsumerQueue<AcceptedStream>() }
+    // Streaming calls' queues, then unary calls'.
+    let accepted = (0..<2 * Self.streamGroups).map { _ in SingleConsumerQueue<AcceptedStream>() }
     state.withLock { $0.finishStreams = { for queue in accepted { queue.finish() } } }
     let server: any Channel
     do {
@@ -213,10 +215,11 @@ public final class NGHTTP2ServerTransport: ServerTransport {
             return state.nextConnection
           }
           let methods = self.state.withLock { $0.methods }
-          let queue = accepted[Int(id % UInt64(accepted.count))]
+          let group = Int(id % UInt64(Self.streamGroups))
+          let (streaming, unary) = (accepted[group], accepted[Self.streamGroups + group])
           let handler = NGHTTP2ConnectionHandler(
             config: config, logger: logger, methods: methods,
-            accept: { stream in queue.yield(stream) },
+            accept: { stream in (stream.stream.descriptor.type == .unary ? unary : streaming).yield(stream) },
             onClose: { [weak self] in self?.connectionClosed(id) })
           let bound = NIOLoopBound(handler, eventLoop: channel.eventLoop)
           let loop = channel.eventLoop
