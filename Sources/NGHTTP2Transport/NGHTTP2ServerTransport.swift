@@ -156,17 +156,7 @@ public final class NGHTTP2ServerTransport: ServerTransport {
             await withDiscardingTaskGroup { group in
               // Ends when the queue is finished (nothing can add to it) or this task is cancelled.
               while let stream = try? await queue.next() {
-                group.addTask {
-                  await withServerContextRPCCancellationHandle { handle in
-                    stream.cancellation.attach(handle)
-                    var context = ServerContext(
-                      descriptor: stream.stream.descriptor, remotePeer: stream.remotePeer,
-                      localPeer: stream.localPeer, cancellation: handle)
-                    context.transportSpecific = stream.transportSpecific
-                    await streamHandler(stream.stream, context)
-                    await stream.outbox.endIfUnfinished(stream.streamID)
-                  }
-                }
+                group.addTask { await Self.serve(stream, with: streamHandler) }
               }
             }
           }
@@ -174,6 +164,22 @@ public final class NGHTTP2ServerTransport: ServerTransport {
       }
     } onCancel: {
       self.closeEverything()
+    }
+  }
+
+  /// Runs the handler of one accepted stream, then ends the stream if the handler left it open.
+  private static func serve(
+    _ stream: AcceptedStream,
+    with streamHandler: @Sendable (RPCStream<Inbound, Outbound>, ServerContext) async -> Void
+  ) async {
+    await withServerContextRPCCancellationHandle { handle in
+      stream.cancellation.attach(handle)
+      var context = ServerContext(
+        descriptor: stream.stream.descriptor, remotePeer: stream.remotePeer, localPeer: stream.localPeer,
+        cancellation: handle)
+      context.transportSpecific = stream.transportSpecific
+      await streamHandler(stream.stream, context)
+      await stream.outbox.endIfUnfinished(stream.streamID)
     }
   }
 
