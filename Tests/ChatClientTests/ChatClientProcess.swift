@@ -8,7 +8,7 @@ final class ChatClientProcess {
   let name: String
   let output = Transcript()
   private let process: Process
-  private let input = Pipe()
+  private let input = Pipe.closedOnExec()
   private let exit: ProcessExit
 
   /// Where this client keeps account tokens: a new directory unless a test shares one.
@@ -39,7 +39,7 @@ final class ChatClientProcess {
       process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
     }
     process.standardInput = input
-    let stdout = Pipe()
+    let stdout = Pipe.closedOnExec()
     process.standardOutput = stdout
     process.standardError = stdout
     stdout.fileHandleForReading.readabilityHandler = { [output] handle in

@@ -169,9 +169,9 @@ final class ServerProcess: Sendable {
 
   /// Starts the server with stdin, stdout and stderr pipes.
   static func start(_ arguments: [String] = []) async throws -> ServerProcess {
-    let stdin = Pipe()
-    let stdout = Pipe()
-    let stderr = Pipe()
+    let stdin = Pipe.closedOnExec()
+    let stdout = Pipe.closedOnExec()
+    let stderr = Pipe.closedOnExec()
     let process = Process()
     process.executableURL = try executable
     process.arguments = ["--port", "0"] + withStore(arguments)

@@ -26,7 +26,7 @@ struct GoInteropTests {
     let member = Process()
     member.executableURL = binary
     member.arguments = ["127.0.0.1:\(server.port)", "gomember", "\(total)", "40"]
-    let stdout = Pipe()
+    let stdout = Pipe.closedOnExec()
     member.standardOutput = stdout
     member.standardError = stdout
     let exit = ProcessExit(member)
@@ -101,7 +101,7 @@ enum GoClient {
     environment["GOTOOLCHAIN"] = "local"
     environment["GOPROXY"] = "off"
     build.environment = environment
-    let output = Pipe()
+    let output = Pipe.closedOnExec()
     build.standardOutput = output
     build.standardError = output
     let exit = ProcessExit(build)

@@ -136,8 +136,8 @@ struct PythonPeer {
     process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", "-u", script.path] + arguments
-    let stdout = Pipe()
-    let stdin = Pipe()
+    let stdout = Pipe.closedOnExec()
+    let stdin = Pipe.closedOnExec()
     process.standardOutput = stdout
     process.standardInput = stdin
     exit = ProcessExit(process)

@@ -12,7 +12,7 @@ struct OperabilityTests {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", "-u", script.path] + arguments
-    let stdout = Pipe()
+    let stdout = Pipe.closedOnExec()
     process.standardOutput = stdout
     process.standardInput = FileHandle.nullDevice
     let exit = ProcessExit(process)

@@ -94,7 +94,7 @@ struct RestartTests {
     let process = Process()
     process.executableURL = try ServerProcess.executable
     process.arguments = ["--port", "0"] + arguments
-    let stderr = Pipe()
+    let stderr = Pipe.closedOnExec()
     process.standardError = stderr
     process.standardOutput = FileHandle.nullDevice
     let exit = ProcessExit(process)

@@ -15,7 +15,7 @@ struct ServerProcessTests {
     let process = Process()
     process.executableURL = try ServerProcess.executable
     process.arguments = ServerProcess.withStore(arguments) + ["--no-console"]
-    let stderr = Pipe()
+    let stderr = Pipe.closedOnExec()
     process.standardError = stderr
     process.standardOutput = FileHandle.nullDevice
     process.standardInput = FileHandle.nullDevice

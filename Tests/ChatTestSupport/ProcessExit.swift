@@ -87,3 +87,21 @@ public final class ProcessExit: Sendable {
     }
   }
 }
+
+extension Pipe {
+  /// A pipe whose ends no later-spawned process inherits. Foundation's
+  /// `Pipe()` leaves them inheritable, so a child another test spawns at the
+  /// same moment can keep a copy of a write end open, and the reader never
+  /// sees the end of its input (CI: a server waited 20 s for the end of its
+  /// stdin). The child meant to get an end still does: it is duplicated
+  /// onto its fd 0, 1 or 2, which close-on-exec does not follow.
+  public static func closedOnExec() -> Pipe {
+    let pipe = Pipe()
+    #if canImport(Glibc)
+      for handle in [pipe.fileHandleForReading, pipe.fileHandleForWriting] {
+        _ = fcntl(handle.fileDescriptor, F_SETFD, FD_CLOEXEC)
+      }
+    #endif
+    return pipe
+  }
+}
