@@ -150,6 +150,8 @@ let package = Package(
         "ChatStore",
         // Not imported: the kill -9 test runs the built executable.
         "chat-store-crash-helper",
+        // Pipe.closedOnExec() for the kill -9 test's child.
+        "ChatTestSupport",
         .product(name: "GRDB", package: "GRDB.swift"),
         .product(name: "Logging", package: "swift-log"),
         .product(name: "InMemoryLogging", package: "swift-log"),
@@ -355,6 +357,8 @@ let package = Package(
       name: "GRPCOperabilityTests",
       dependencies: [
         "GRPCOperability",
+        // Pipe.closedOnExec() for the interop scripts' pipes.
+        "ChatTestSupport",
         .product(name: "GRPCCore", package: "grpc-swift-2"),
         .product(name: "GRPCNIOTransportHTTP2", package: "grpc-swift-nio-transport"),
         .product(name: "GRPCProtobuf", package: "grpc-swift-protobuf"),

@@ -1,3 +1,4 @@
+import ChatTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -80,8 +81,8 @@ struct CrashDurabilityTests {
     let process = Process()
     process.executableURL = try Self.helper()
     process.arguments = [directory.data, "1000000"]
-    let stdin = Pipe()
-    let stdout = Pipe()
+    let stdin = Pipe.closedOnExec()
+    let stdout = Pipe.closedOnExec()
     process.standardInput = stdin
     process.standardOutput = stdout
     let lines = Lines(stdout)

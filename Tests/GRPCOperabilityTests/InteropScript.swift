@@ -1,3 +1,4 @@
+import ChatTestSupport
 import Foundation
 import Synchronization
 
@@ -25,8 +26,8 @@ final class InteropScript: Sendable {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
     process.arguments = ["python3", "-u", path] + arguments
-    let stdout = Pipe()
-    let stderr = Pipe()
+    let stdout = Pipe.closedOnExec()
+    let stderr = Pipe.closedOnExec()
     process.standardOutput = stdout
     process.standardError = stderr
     process.standardInput = FileHandle.nullDevice
