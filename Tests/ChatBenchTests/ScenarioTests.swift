@@ -34,7 +34,7 @@ struct ScenarioTests {
     options.sending.duration = .milliseconds(300)
     options.common = .test
     let report = try await TestServer.with { server in
-      try await withTimeout(30, "the fanout run") { [options] in try await ChatBench.fanout(options, target: server.target) }
+      try await withTimeout(60, "the fanout run") { [options] in try await ChatBench.fanout(options, target: server.target) }
     }
     #expect(report.connect.welcomed == testCase.members)
     #expect(report.messagesSent > 0)
@@ -71,7 +71,7 @@ struct ScenarioTests {
         }
       }
       _ = try server.app.registry.kick(victim, reason: "test")
-      return try await withTimeout(30, "the fanout run") { try await run.value }
+      return try await withTimeout(60, "the fanout run") { try await run.value }
     }
     #expect(report.sessionsEnded == ["permissionDenied": 1])
     #expect(report.expectedIsExact)
@@ -90,7 +90,7 @@ struct ScenarioTests {
     options.sending.duration = .milliseconds(300)
     options.common = .test
     let report = try await TestServer.with { server in
-      try await withTimeout(30, "the direct run") { [options] in try await ChatBench.direct(options, target: server.target) }
+      try await withTimeout(60, "the direct run") { [options] in try await ChatBench.direct(options, target: server.target) }
     }
     #expect(report.messagesSent > 0)
     #expect(report.deliveriesExpected == 2 * report.messagesSent)
@@ -108,7 +108,7 @@ struct ScenarioTests {
     options.common = .test
     options.common.connectConcurrency = 8
     let report = try await TestServer.with { server in
-      try await withTimeout(30, "the sessions run") { [options] in
+      try await withTimeout(60, "the sessions run") { [options] in
         try await ChatBench.sessions(options, target: server.target)
       }
     }
@@ -127,7 +127,7 @@ struct ScenarioTests {
     options.hold = .zero
     options.common = .test
     let report = try await TestServer.with { server in
-      try await withTimeout(30, "the sessions run") { [options] in
+      try await withTimeout(60, "the sessions run") { [options] in
         try await ChatBench.sessions(options, target: server.target)
       }
     }

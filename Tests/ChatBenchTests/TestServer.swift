@@ -6,11 +6,15 @@ extension TestServer {
 }
 
 extension CommonOptions {
-  /// Short timeouts, so a broken run fails fast instead of hanging the suite.
+  /// Bounded timeouts, so a broken run fails instead of hanging the suite.
+  /// Connecting gets 30 s: the whole suite runs in one process, and while
+  /// the churn test's 20,000 connections hold NIO's and Swift's threads,
+  /// 20 sessions took 3 s each to reach Welcome (a debug build: 10 s was
+  /// too short for the last 2 of them).
   static var test: CommonOptions {
     var options = CommonOptions()
-    options.connectTimeout = .seconds(10)
-    options.setupTimeout = .seconds(10)
+    options.connectTimeout = .seconds(30)
+    options.setupTimeout = .seconds(30)
     options.drainTimeout = .seconds(3)
     return options
   }
