@@ -48,34 +48,47 @@ enum LogFrame {
     seq: UInt64, kind: UInt8, time: Int64, channel: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer,
     to buffer: inout [UInt8]
   ) -> Int {
+    let length = frameLength(channelBytes: channel.count, payloadBytes: payload.count)
+    let start = buffer.count
+    buffer.append(contentsOf: repeatElement(0, count: length))
+    buffer.withUnsafeMutableBytes { bytes in
+      _ = write(seq: seq, kind: kind, time: time, channel: channel, payload: payload, at: bytes.baseAddress! + start)
+    }
+    return length
+  }
+
+  /// The length of a frame (prefix included) with a channel and payload of these sizes.
+  static func frameLength(channelBytes: Int, payloadBytes: Int) -> Int {
+    prefixSize + fixedBodySize + min(channelBytes, Int(UInt16.max)) + payloadBytes
+  }
+
+  /// Writes one frame at `frame` (`frameLength` bytes, written in place: the
+  /// message log lays frames straight into its segment's mapping); returns
+  /// its length.
+  static func write(
+    seq: UInt64, kind: UInt8, time: Int64, channel: UnsafeRawBufferPointer, payload: UnsafeRawBufferPointer,
+    at frame: UnsafeMutableRawPointer
+  ) -> Int {
     let channelLength = min(channel.count, Int(UInt16.max))
     let bodyLength = fixedBodySize + channelLength + payload.count
-    let start = buffer.count
-    buffer.reserveCapacity(start + prefixSize + bodyLength)
-    appendInteger(UInt32(bodyLength), to: &buffer)
-    appendInteger(UInt32(0), to: &buffer)  // the CRC, filled in below
-    appendInteger(seq, to: &buffer)
-    buffer.append(kind)
-    appendInteger(UInt64(bitPattern: time), to: &buffer)
-    appendInteger(UInt16(channelLength), to: &buffer)
-    buffer.append(contentsOf: channel.prefix(channelLength))
-    buffer.append(contentsOf: payload)
-    let crc = buffer.withUnsafeBytes { bytes in
-      checksum(UnsafeRawBufferPointer(rebasing: bytes[(start + prefixSize)...]))
+    let body = frame + prefixSize
+    frame.storeBytes(of: UInt32(bodyLength).littleEndian, as: UInt32.self)
+    body.storeBytes(of: seq.littleEndian, as: UInt64.self)
+    body.storeBytes(of: kind, toByteOffset: 8, as: UInt8.self)
+    body.storeBytes(of: UInt64(bitPattern: time).littleEndian, toByteOffset: 9, as: UInt64.self)
+    body.storeBytes(of: UInt16(channelLength).littleEndian, toByteOffset: 17, as: UInt16.self)
+    if channelLength > 0 { (body + fixedBodySize).copyMemory(from: channel.baseAddress!, byteCount: channelLength) }
+    if let source = payload.baseAddress, payload.count > 0 {
+      (body + fixedBodySize + channelLength).copyMemory(from: source, byteCount: payload.count)
     }
-    withUnsafeBytes(of: crc.littleEndian) { crcBytes in
-      for (index, byte) in crcBytes.enumerated() { buffer[start + 4 + index] = byte }
-    }
+    let crc = checksum(UnsafeRawBufferPointer(start: body, count: bodyLength))
+    frame.storeBytes(of: crc.littleEndian, toByteOffset: 4, as: UInt32.self)
     return prefixSize + bodyLength
   }
 
   static func checksum(_ bytes: UnsafeRawBufferPointer) -> UInt32 {
     guard let base = bytes.baseAddress, bytes.count > 0 else { return 0 }
     return UInt32(truncatingIfNeeded: crc32(0, base.assumingMemoryBound(to: Bytef.self), uInt(bytes.count)))
-  }
-
-  private static func appendInteger<T: FixedWidthInteger>(_ value: T, to buffer: inout [UInt8]) {
-    withUnsafeBytes(of: value.littleEndian) { buffer.append(contentsOf: $0) }
   }
 
   /// One frame read back: where its parts are within the bytes it was parsed from.

@@ -12,8 +12,9 @@ import Synchronization
 /// compaction removes it meanwhile, so a `pread` never lands on a reused
 /// descriptor.
 ///
-/// Appends go through a shared mapping of the file (`store`), one window of
-/// `windowSize` bytes at a time: a `memcpy` into it is in the kernel's page
+/// Appends go through a shared mapping of the file (`withMappedBytes`, or
+/// `store` for bytes that straddle two windows), one window of
+/// `windowSize` bytes at a time: what is written into it is in the kernel's page
 /// cache at once, which is what survives `kill -9`, with no system call per
 /// append. The file is allocated ahead (`allocate`), so the mapping never
 /// touches a block the disk does not have (no SIGBUS on a full disk: the
@@ -136,28 +137,46 @@ final class LogSegment: Sendable {
       var done = 0
       while done < source.count {
         let position = offset + UInt64(done)
-        let start = position - position % UInt64(Self.windowSize)
-        let end = start + UInt64(Self.windowSize)
-        if window.base == 0 || window.start != start {
-          try reserve(&window, upTo: end)
-          if let base = UnsafeMutableRawPointer(bitPattern: window.base) { munmap(base, Self.windowSize) }
-          window.base = 0
-          if window.zeroed < end {
-            try writeZeros(from: max(window.zeroed, start), to: end)
-            window.zeroed = end
-          }
-          let mapped = mmap(nil, Self.windowSize, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, off_t(start))
-          guard let mapped, mapped != MAP_FAILED else { throw .unavailable("cannot map \(path): \(errnoText())") }
-          window.base = UInt(bitPattern: mapped)
-          window.start = start
-        }
-        let into = Int(position - start)
+        let mapped = try map(&window, containing: position)
+        let into = Int(position - window.start)
         let count = min(source.count - done, Self.windowSize - into)
-        UnsafeMutableRawPointer(bitPattern: window.base)!.advanced(by: into)
-          .copyMemory(from: source.baseAddress! + done, byteCount: count)
+        (mapped + into).copyMemory(from: source.baseAddress! + done, byteCount: count)
         done += count
       }
     }
+  }
+
+  /// Runs `body` with the address of the file's `count` bytes at `offset`
+  /// in the mapping, for the caller to write them in place; nil (and
+  /// `body` not run) if they straddle two windows.
+  func withMappedBytes<Result>(
+    at offset: UInt64, count: Int, _ body: (UnsafeMutableRawPointer) -> Result
+  ) throws(StoreError) -> Result? {
+    let into = Int(offset % UInt64(Self.windowSize))
+    guard into + count <= Self.windowSize else { return nil }
+    return try window.withLock { window throws(StoreError) -> Result in
+      body(try map(&window, containing: offset) + into)
+    }
+  }
+
+  /// The window holding `position`, mapped (and the file allocated and
+  /// zeroed that far) if it is not yet.
+  private func map(_ window: inout Window, containing position: UInt64) throws(StoreError) -> UnsafeMutableRawPointer {
+    let start = position - position % UInt64(Self.windowSize)
+    if let base = UnsafeMutableRawPointer(bitPattern: window.base), window.start == start { return base }
+    let end = start + UInt64(Self.windowSize)
+    try reserve(&window, upTo: end)
+    if let base = UnsafeMutableRawPointer(bitPattern: window.base) { munmap(base, Self.windowSize) }
+    window.base = 0
+    if window.zeroed < end {
+      try writeZeros(from: max(window.zeroed, start), to: end)
+      window.zeroed = end
+    }
+    let mapped = mmap(nil, Self.windowSize, PROT_READ | PROT_WRITE, MAP_SHARED, descriptor, off_t(start))
+    guard let mapped, mapped != MAP_FAILED else { throw .unavailable("cannot map \(path): \(errnoText())") }
+    window.base = UInt(bitPattern: mapped)
+    window.start = start
+    return mapped
   }
 
   private func writeZeros(from start: UInt64, to end: UInt64) throws(StoreError) {

@@ -14,14 +14,15 @@ import Synchronization
 ///
 /// Why not rows in SQLite: a row and its index entries cost 40–80 µs of
 /// writer CPU per message here (B-tree inserts, the WAL's page copies, the
-/// writer thread's hand-offs), against a goal of 3. An append is a copy of
-/// frames into a shared mapping of the segment (`LogSegment.store`).
+/// writer thread's hand-offs), against a goal of 3. An append writes its
+/// frames straight into a shared mapping of the segment
+/// (`LogSegment.withMappedBytes`).
 ///
 /// Writing without a thread: the registry queues records under its lock
 /// (`enqueue`, an array append), and the caller, once it released that
-/// lock, calls `flush()`, which copies everything queued into the segment
+/// lock, calls `flush()`, which writes everything queued into the segment
 /// in one go on the caller's own thread (waiting a few µs if another
-/// caller is copying; see `flush` for `.machine` durability). So a
+/// caller is writing; see `flush` for `.machine` durability). So a
 /// SendMessage is answered with no thread hop and no sleep, and one write
 /// carries whatever was queued meanwhile. A write is in the kernel's page
 /// cache when it returns, which is what `kill -9` leaves intact
@@ -51,14 +52,13 @@ final class MessageLog: Sendable {
     case relocated(channel: String, seq: UInt64, kind: UInt8, frame: [UInt8], from: UInt32)
   }
 
-  /// A frame laid out in a writer's buffer, to be indexed once stored.
-  struct Placed {
-    var channel: String
-    var seq: UInt64
-    var kind: UInt8
-    var offset: Int
-    var length: Int
-    var from: UInt32?
+  /// What a written frame changes in the index.
+  enum Indexing {
+    case add(channel: String, LogIndex.Entry)
+    /// A frame compaction copied out of segment `from`.
+    case relocate(channel: String, LogIndex.Entry, from: UInt32)
+    /// A tombstone written to segment `in`.
+    case tombstone(LogIndex.Tombstone, in: UInt32)
   }
 
   /// The writer's buffers, kept between writes so that a steady stream of
@@ -66,17 +66,19 @@ final class MessageLog: Sendable {
   struct Scratch {
     /// Empty, with capacity: becomes the queue's next `pending`.
     var items: [Item] = []
+    /// The items' log payloads, in order, produced before the files' lock
+    /// is taken (a deferred payload is encoded then).
+    var payloads: [[UInt8]] = []
+    /// Used only by a write that straddles two windows of the segment's
+    /// mapping: its frames are laid out here, then copied.
     var frames: [UInt8] = []
-    var placed: [Placed] = []
-    var tombstones: [LogIndex.Tombstone] = []
 
     /// Empties the buffers, keeping their capacity unless a burst made them large.
     mutating func clear() {
-      let keep = frames.capacity <= 1 << 20
+      let keep = payloads.capacity <= 1 << 14
       items.removeAll(keepingCapacity: keep)
-      frames.removeAll(keepingCapacity: keep)
-      placed.removeAll(keepingCapacity: keep)
-      tombstones.removeAll(keepingCapacity: keep)
+      payloads.removeAll(keepingCapacity: keep)
+      if !frames.isEmpty { frames = [] }
     }
   }
 
@@ -267,6 +269,19 @@ final class MessageLog: Sendable {
       if unindexed.count >= batch { catchUp() }
     }
 
+    /// Makes a written frame's change to the index (an addition waits for `batch` more).
+    mutating func apply(_ change: Indexing, batch: Int) {
+      switch change {
+      case .add(let channel, let entry):
+        add(channel, entry, batch: batch)
+      case .relocate(let channel, let entry, let from):
+        _ = index.relocate(channel, seq: entry.seq, from: from, to: entry)
+      case .tombstone(let tombstone, let segment):
+        index.delete(tombstone.channel, upTo: tombstone.seq)
+        index.tombstones[segment, default: []].append(tombstone)
+      }
+    }
+
     private mutating func catchUp() {
       guard !unindexed.isEmpty else { return }
       let pruneAbove = retention.messagesPerChannel + retention.slack
@@ -441,48 +456,29 @@ final class MessageLog: Sendable {
     }
   }
 
-  /// Lays the items out as frames (encoding deferred payloads, outside
-  /// every lock), then, under the files' lock, copies them into the
-  /// current segment in one go and indexes them. Returns whether a segment
-  /// was closed, and how many frames were written.
+  /// Produces the items' payloads (encoding deferred ones) outside every
+  /// lock, then, under the files' lock, writes their frames straight into
+  /// the current segment's mapping and indexes them. Returns whether a
+  /// segment was closed, and how many frames were written.
   private func append(_ items: [Item], _ scratch: inout Scratch) throws(StoreError) -> (rotated: Bool, frames: Int) {
-    var newest = lastSeq.load(ordering: .relaxed)
-    for item in items {
-      let offset = scratch.frames.count
-      switch item {
-      case .operations(let operations):
-        for operation in operations {
-          let offset = scratch.frames.count
-          switch operation {
-          case .log(let record):
-            let kind = UInt8(record.kind.rawValue)
-            let length = LogFrame.append(
-              seq: record.seq, kind: kind, time: microseconds(record.time), channel: record.channel,
-              payload: record.payloadBytes, to: &scratch.frames)
-            scratch.placed.append(
-              Placed(channel: record.channel, seq: record.seq, kind: kind, offset: offset, length: length))
-            newest = max(newest, record.seq)
-          case .deleteChannel(let channel):
-            // Up to the newest seq written: everything the channel logged so far.
-            LogFrame.append(
-              seq: newest, kind: LogFrame.tombstoneKind, time: 0, channel: channel, payload: [], to: &scratch.frames)
-            scratch.tombstones.append(LogIndex.Tombstone(channel: channel, seq: newest))
-          default:
-            assertionFailure("an operation for SQLite reached the message log")
-          }
-        }
-      case .tombstone(let channel, let seq):
-        LogFrame.append(
-          seq: seq, kind: LogFrame.tombstoneKind, time: 0, channel: channel, payload: [], to: &scratch.frames)
-        scratch.tombstones.append(LogIndex.Tombstone(channel: channel, seq: seq))
-      case .relocated(let channel, let seq, let kind, let frame, let from):
-        scratch.frames.append(contentsOf: frame)
-        scratch.placed.append(
-          Placed(channel: channel, seq: seq, kind: kind, offset: offset, length: frame.count, from: from))
+    var bytes = 0
+    var frames = 0
+    Self.forEachFrame(items) { frame in
+      switch frame {
+      case .record(let record):
+        let payload = record.payloadBytes
+        bytes += LogFrame.frameLength(channelBytes: record.channel.utf8.count, payloadBytes: payload.count)
+        scratch.payloads.append(payload)
+      case .tombstone(let channel, _):
+        bytes += LogFrame.frameLength(channelBytes: channel.utf8.count, payloadBytes: 0)
+      case .relocated(_, _, _, let frame, _):
+        bytes += frame.count
       }
+      frames += 1
     }
-    let count = UInt64(scratch.frames.count)
+    let count = UInt64(bytes)
     let limit = self.limit.load(ordering: .relaxed)
+    var newest = lastSeq.load(ordering: .relaxed)
     let (rotated, written) = try files.withLock { files throws(StoreError) -> (Bool, LogSegment) in
       var rotated = false
       if files.currentSize > UInt64(LogFrame.segmentHeaderSize) && files.currentSize + count > configuration.segmentBytes {
@@ -492,34 +488,111 @@ final class MessageLog: Sendable {
       if limit > 0, files.totalBytes + count > limit {
         throw .unavailable("the message log is full: it may not grow past \(limit) bytes")
       }
-      // Into the mapping: in the page cache on return. (A store cut short
+      // Into the mapping: in the page cache on return. (A write cut short
       // leaves bytes past `currentSize` that the next write overwrites, or
       // that a restart cuts off as a torn end.)
-      try files.current.store(scratch.frames, at: files.currentSize)
+      let segment = files.current
       let base = files.currentSize
-      let segment = files.current.number
-      files.currentSize += count
-      files.totalBytes += count
-      for item in scratch.placed {
-        let entry = LogIndex.Entry(
-          seq: item.seq, kind: item.kind, segment: segment, offset: base + UInt64(item.offset),
-          length: UInt32(item.length))
-        if let from = item.from {
-          _ = files.index.relocate(item.channel, seq: item.seq, from: from, to: entry)
-        } else {
-          files.add(item.channel, entry, batch: Self.indexBatch)
+      let inPlace: Void? = try segment.withMappedBytes(at: base, count: bytes) { start in
+        Self.lay(items, scratch.payloads, at: start, segment: segment.number, base: base, newest: &newest) {
+          files.apply($0, batch: Self.indexBatch)
         }
       }
-      for tombstone in scratch.tombstones {
-        files.index.delete(tombstone.channel, upTo: tombstone.seq)
-        files.index.tombstones[segment, default: []].append(tombstone)
+      if inPlace == nil {
+        // Across two windows: laid out apart, indexed once copied.
+        scratch.frames = [UInt8](repeating: 0, count: bytes)
+        var indexing: [Indexing] = []
+        scratch.frames.withUnsafeMutableBytes { frames in
+          Self.lay(items, scratch.payloads, at: frames.baseAddress!, segment: segment.number, base: base, newest: &newest) {
+            indexing.append($0)
+          }
+        }
+        try segment.store(scratch.frames, at: base)
+        for change in indexing { files.apply(change, batch: Self.indexBatch) }
       }
-      return (rotated, files.current)
+      files.currentSize += count
+      files.totalBytes += count
+      return (rotated, segment)
     }
     lastSeq.store(newest, ordering: .relaxed)
     // Outside the lock: readers and compaction need not wait for the disk.
     if configuration.syncEachWrite { try written.sync() }
-    return (rotated, scratch.placed.count + scratch.tombstones.count)
+    return (rotated, frames)
+  }
+
+  /// Writes the items' frames back to back from `start` (the file's offset
+  /// `base` in segment `segment`), telling `index` what each changes.
+  private static func lay(
+    _ items: [Item], _ payloads: [[UInt8]], at start: UnsafeMutableRawPointer, segment: UInt32, base: UInt64,
+    newest: inout UInt64, index: (Indexing) -> Void
+  ) {
+    var offset = 0
+    var payloadIndex = 0
+    func entry(_ seq: UInt64, _ kind: UInt8, _ length: Int) -> LogIndex.Entry {
+      LogIndex.Entry(seq: seq, kind: kind, segment: segment, offset: base + UInt64(offset), length: UInt32(length))
+    }
+    func tombstone(_ channel: String, _ seq: UInt64) {
+      var channel = channel
+      offset += channel.withUTF8 { bytes in
+        LogFrame.write(
+          seq: seq, kind: LogFrame.tombstoneKind, time: 0, channel: UnsafeRawBufferPointer(bytes),
+          payload: UnsafeRawBufferPointer(start: nil, count: 0), at: start + offset)
+      }
+      index(.tombstone(LogIndex.Tombstone(channel: channel, seq: seq), in: segment))
+    }
+    forEachFrame(items) { frame in
+      switch frame {
+      case .record(let record):
+        let kind = UInt8(record.kind.rawValue)
+        var channel = record.channel
+        let length = channel.withUTF8 { channelBytes in
+          payloads[payloadIndex].withUnsafeBytes { payloadBytes in
+            LogFrame.write(
+              seq: record.seq, kind: kind, time: microseconds(record.time),
+              channel: UnsafeRawBufferPointer(channelBytes), payload: payloadBytes, at: start + offset)
+          }
+        }
+        payloadIndex += 1
+        index(.add(channel: record.channel, entry(record.seq, kind, length)))
+        offset += length
+        newest = max(newest, record.seq)
+      case .tombstone(let channel, let seq):
+        // A channel's deletion: up to the newest seq written, everything it logged so far.
+        tombstone(channel, seq ?? newest)
+      case .relocated(let channel, let seq, let kind, let frame, let from):
+        frame.withUnsafeBytes { (start + offset).copyMemory(from: $0.baseAddress!, byteCount: $0.count) }
+        index(.relocate(channel: channel, entry(seq, kind, frame.count), from: from))
+        offset += frame.count
+      }
+    }
+  }
+
+  /// One frame an item stands for.
+  private enum FrameSource {
+    case record(LogRecord)
+    /// nil: up to the newest seq written before it (a channel's deletion).
+    case tombstone(channel: String, seq: UInt64?)
+    case relocated(channel: String, seq: UInt64, kind: UInt8, frame: [UInt8], from: UInt32)
+  }
+
+  /// The items' frames, in the order they are written.
+  private static func forEachFrame(_ items: [Item], _ body: (FrameSource) -> Void) {
+    for item in items {
+      switch item {
+      case .operations(let operations):
+        for operation in operations {
+          switch operation {
+          case .log(let record): body(.record(record))
+          case .deleteChannel(let channel): body(.tombstone(channel: channel, seq: nil))
+          default: assertionFailure("an operation for SQLite reached the message log")
+          }
+        }
+      case .tombstone(let channel, let seq):
+        body(.tombstone(channel: channel, seq: seq))
+      case .relocated(let channel, let seq, let kind, let frame, let from):
+        body(.relocated(channel: channel, seq: seq, kind: kind, frame: frame, from: from))
+      }
+    }
   }
 
   /// Closes the current segment and starts the next. The closed one is

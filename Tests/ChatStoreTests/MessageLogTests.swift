@@ -152,6 +152,24 @@ struct MessageLogTests {
     await reopened.close()
   }
 
+  @Test("a record that straddles two windows of the segment's mapping is written whole, and read back whole after a reopen")
+  func straddlingRecord() async throws {
+    let directory = try TemporaryDirectory()
+    defer { directory.remove() }
+    let store = try openStore(directory)
+    let records = (1...1_100).map { message(UInt64($0), "g\($0 % 10)", text: String(repeating: "s", count: 1_000)) }
+    // Frames of one length, laid back to back after the header: one of them crosses the first window's end.
+    let length = LogFrame.frameLength(channelBytes: 2, payloadBytes: 1_000)
+    #expect((LogSegment.windowSize - LogFrame.segmentHeaderSize) % length != 0)
+    #expect(LogFrame.segmentHeaderSize + records.count * length > LogSegment.windowSize)
+    for record in records { try await store.append([record]).committed() }
+    #expect(try store.load().log == records)
+    await store.close()
+    let reopened = try openStore(directory)
+    #expect(try reopened.load().log == records)
+    await reopened.close()
+  }
+
   @Test("a deleted channel stays deleted across a reopen and compaction; a new channel of the same key starts empty")
   func deletedChannel() async throws {
     let directory = try TemporaryDirectory()
