@@ -31,7 +31,7 @@ struct ScenarioTests {
     options.connections = testCase.connections
     options.senders = testCase.senders
     options.sending.rate = testCase.rate
-    options.sending.duration = .milliseconds(300)
+    options.sending.duration = .seconds(2)
     options.common = .test
     let report = try await TestServer.with { server in
       try await withTimeout(60, "the fanout run") { [options] in try await ChatBench.fanout(options, target: server.target) }
@@ -55,13 +55,13 @@ struct ScenarioTests {
     options.members = 5
     options.senders = 2
     options.sending.rate = 100
-    options.sending.duration = .seconds(1)
+    options.sending.duration = .seconds(3)
     options.common = .test
     let report = try await TestServer.with { server in
       let run = Task { [options] in try await ChatBench.fanout(options, target: server.target) }
       // Kick a member that does not send (index 4) once messages flow (the
       // registry has no event to await for that, so poll its snapshot).
-      let victim = try await withTimeout(10, "messages to flow") {
+      let victim = try await withTimeout(40, "messages to flow") {
         while true {
           let snapshot = server.app.registry.snapshot()
           if server.app.registry.counts().messagesAccepted > 0, let user = snapshot.users.first(where: { $0.name.hasSuffix("-4") }) {
@@ -87,7 +87,7 @@ struct ScenarioTests {
     var options = DirectOptions()
     options.pairs = 3
     options.connections = 2
-    options.sending.duration = .milliseconds(300)
+    options.sending.duration = .seconds(2)
     options.common = .test
     let report = try await TestServer.with { server in
       try await withTimeout(60, "the direct run") { [options] in try await ChatBench.direct(options, target: server.target) }
