@@ -69,16 +69,12 @@ final class MessageLog: Sendable {
     /// The items' log payloads, in order, produced before the files' lock
     /// is taken (a deferred payload is encoded then).
     var payloads: [[UInt8]] = []
-    /// Used only by a write that straddles two windows of the segment's
-    /// mapping: its frames are laid out here, then copied.
-    var frames: [UInt8] = []
 
     /// Empties the buffers, keeping their capacity unless a burst made them large.
     mutating func clear() {
       let keep = payloads.capacity <= 1 << 14
       items.removeAll(keepingCapacity: keep)
       payloads.removeAll(keepingCapacity: keep)
-      if !frames.isEmpty { frames = [] }
     }
   }
 
@@ -500,14 +496,15 @@ final class MessageLog: Sendable {
       }
       if inPlace == nil {
         // Across two windows: laid out apart, indexed once copied.
-        scratch.frames = [UInt8](repeating: 0, count: bytes)
+        // (Rare: once per MiB written, so nothing is kept for it.)
+        var laidOut = [UInt8](repeating: 0, count: bytes)
         var indexing: [Indexing] = []
-        scratch.frames.withUnsafeMutableBytes { frames in
+        laidOut.withUnsafeMutableBytes { frames in
           Self.lay(items, scratch.payloads, at: frames.baseAddress!, segment: segment.number, base: base, newest: &newest) {
             indexing.append($0)
           }
         }
-        try segment.store(scratch.frames, at: base)
+        try segment.store(laidOut, at: base)
         for change in indexing { files.apply(change, batch: Self.indexBatch) }
       }
       files.currentSize += count
