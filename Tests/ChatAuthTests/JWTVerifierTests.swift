@@ -7,8 +7,9 @@ import _CryptoExtras
 @testable import ChatAuth
 
 @Suite("JWTVerifier")
-struct JWTVerifierTests {
+final class JWTVerifierTests {
   let clock = ManualClock()
+  /// Where a test writes its key files; each test has its own, removed when it ends.
   let directory: URL
 
   init() throws {
@@ -16,6 +17,8 @@ struct JWTVerifierTests {
       .appendingPathComponent("ChatAuthTests-\(UUID().uuidString)")
     try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
   }
+
+  deinit { try? FileManager.default.removeItem(at: directory) }
 
   /// What test tokens carry; optional claims so tests can leave one out.
   struct TestClaims: JWTPayload {

@@ -13,18 +13,22 @@ final class ChatClientProcess {
 
   /// Where this client keeps account tokens: a new directory unless a test shares one.
   let tokenDirectory: URL
+  /// Whether `tokenDirectory` is this client's new one, removed when the client
+  /// goes; a test that shares it keeps this client until the sharer is done.
+  private let ownsTokenDirectory: Bool
 
   /// - Parameters:
   ///   - name: the name argument; nil starts the client without one.
   ///   - environment: added to the test's (`CHAT_PASSWORD`, say).
   init(
-    _ name: String?, port: Int, arguments: [String] = [], tokenDirectory: URL? = nil,
+    _ name: String?, port: Int, arguments: [String] = [], tokenDirectory sharedTokenDirectory: URL? = nil,
     environment: [String: String] = [:]
   ) throws {
     let tokenDirectory =
-      tokenDirectory
+      sharedTokenDirectory
       ?? FileManager.default.temporaryDirectory.appendingPathComponent("chat-client-e2e-\(UUID().uuidString)")
     self.tokenDirectory = tokenDirectory
+    ownsTokenDirectory = sharedTokenDirectory == nil
     // A client that has exited must fail the test, not kill it when the
     // test writes to its standard input.
     signal(SIGPIPE, SIG_IGN)
@@ -56,6 +60,7 @@ final class ChatClientProcess {
 
   deinit {
     if process.isRunning { process.terminate() }
+    if ownsTokenDirectory { try? FileManager.default.removeItem(at: tokenDirectory) }
   }
 
   /// Types one line.

@@ -3,7 +3,9 @@ import Foundation
 import Testing
 
 @Suite("Token files")
-struct TokenStoreTests {
+final class TokenStoreTests {
+  /// A fresh directory for each test, removed when it ends; `root` is inside it.
+  let directory: URL
   let root: URL
   let server = ServerAddress(host: "127.0.0.1", port: 50051)
   let token = AccountToken(
@@ -11,9 +13,12 @@ struct TokenStoreTests {
     expiresAt: Date(timeIntervalSince1970: 1_900_000_000))
 
   init() {
-    root = FileManager.default.temporaryDirectory
-      .appendingPathComponent("chat-client-tokens-\(UUID().uuidString)/config/tokens", isDirectory: true)
+    directory = FileManager.default.temporaryDirectory
+      .appendingPathComponent("chat-client-tokens-\(UUID().uuidString)", isDirectory: true)
+    root = directory.appendingPathComponent("config/tokens", isDirectory: true)
   }
+
+  deinit { try? FileManager.default.removeItem(at: directory) }
 
   func mode(_ url: URL) throws -> Int {
     try #require(FileManager.default.attributesOfItem(atPath: url.path)[.posixPermissions] as? Int)
