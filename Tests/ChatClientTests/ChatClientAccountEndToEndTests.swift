@@ -39,6 +39,7 @@ struct ChatClientAccountEndToEndTests {
     #expect(try await again.exitStatus() == 0)
     #expect(!FileManager.default.fileExists(atPath: file.path))
 
+    // alice (used below) keeps the token directory `again` shares until here.
     for line in alice.output.everything + again.output.everything {
       #expect(!line.contains("ct_"), "a token was printed")
     }
@@ -83,6 +84,8 @@ struct ChatClientAccountEndToEndTests {
     bob.type("/quit")
     #expect(try await back.exitStatus() == 0)
     #expect(try await bob.exitStatus() == 0)
+    // zoe's token directory, which `back` shares, is removed when zoe goes.
+    withExtendedLifetime(zoe) {}
     try await server.stop()
   }
 }

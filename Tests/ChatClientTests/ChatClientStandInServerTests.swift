@@ -66,6 +66,7 @@ struct ChatClientStandInServerTests {
     #expect(!FileManager.default.fileExists(atPath: file.path))
     #expect(service.issuedTokens.isEmpty)
 
+    // alice (used below) keeps the token directory `again` shares until here.
     for line in alice.output.everything + again.output.everything {
       #expect(!line.contains(token), "a token was printed: \(line)")
     }
