@@ -63,7 +63,7 @@ final class TestUser: Sendable {
   /// How long a Welcome may take: it waits for the connection too (TCP, a
   /// TLS handshake in a debug build, HTTP/2's preface), which the whole
   /// suite's load on 2 cores has stretched past 5 s, and in the run's first
-  /// 40 s on a slow host (every suite starting at once) past 20 s.
+  /// 40 s on a slow host, when every test still started at once, past 20 s.
   static let welcomeTimeout: Double = 60
 
   /// Connects and waits for Welcome.
